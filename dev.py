@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""The two commands of the README, needing nothing but Python 3.11+.
+
+    python3 dev.py serve   # install, migrate, demo data, serve on 127.0.0.1:8000
+    python3 dev.py test    # install, run the whole test suite (pytest args pass through)
+    python3 dev.py stopdb  # stop the embedded PostgreSQL
+
+Each creates ``.venv`` when missing and reinstalls the pinned requirements when
+a requirements file changed since the last install.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+PYTHON = VENV / "bin" / "python"
+
+
+def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
+    completed = subprocess.run([str(a) for a in args], cwd=ROOT, env=env)
+    if completed.returncode != 0:
+        sys.exit(completed.returncode)
+
+
+def install(requirements: str) -> None:
+    if not PYTHON.exists():
+        print(f"creating {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    files = sorted(ROOT.glob("requirements*.txt"))
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in files) + requirements.encode()).hexdigest()
+    stamp = VENV / f".installed-{requirements}"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    print(f"installing {requirements}", flush=True)
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", requirements)
+    stamp.write_text(digest)
+
+
+def django_env(mode: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("DJANGO_ENV", mode)
+    env.update(extra)
+    return env
+
+
+def serve(args: list[str]) -> None:
+    install("requirements.txt")
+    env = django_env("development", DEBUG=os.environ.get("DEBUG", "true"))
+    manage = (PYTHON, "manage.py")
+    run(*manage, "migrate", "--no-input", env=env)
+    run(*manage, "createcachetable", env=env)
+    run(*manage, "ensure_demo_data", env=env)
+    address = args[0] if args else "127.0.0.1:8000"
+    os.execve(str(PYTHON), [str(PYTHON), "manage.py", "runserver", address], env)
+
+
+def test(args: list[str]) -> None:
+    install("requirements-dev.txt")
+    env = django_env("test")
+    os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", *args], env)
+
+
+def stopdb(args: list[str]) -> None:
+    install("requirements.txt")
+    code = "from couponsite import embedded_db; from pathlib import Path; embedded_db.stop(Path('var/pgdata'))"
+    run(PYTHON, "-c", code)
+
+
+COMMANDS = {"serve": serve, "test": test, "stopdb": stopdb}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    COMMANDS[sys.argv[1]](sys.argv[2:])
