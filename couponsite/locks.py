@@ -51,3 +51,13 @@ def advisory_xact_lock(kind: LockKind, *parts: object) -> None:
             "SELECT pg_advisory_xact_lock(%s)",
             [stable_key(kind, *parts)],
         )
+
+
+def try_advisory_xact_lock(kind: LockKind, *parts: object) -> bool:
+    """Take the lock for ``(kind, *parts)`` if it is free and say whether we
+    got it; never waits. Released at commit or rollback like the blocking one."""
+    if not connection.in_atomic_block:
+        raise LockOutsideTransaction("advisory locks are taken inside transaction.atomic() only")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [stable_key(kind, *parts)])
+        return bool(cursor.fetchone()[0])
