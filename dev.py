@@ -64,7 +64,8 @@ def serve(args: list[str]) -> None:
 def test(args: list[str]) -> None:
     install("requirements-dev.txt")
     env = django_env("test")
-    os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", *args], env)
+    # Two workers for the two cores; a later -n in args wins.
+    os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args], env)
 
 
 def stopdb(args: list[str]) -> None:

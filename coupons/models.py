@@ -96,6 +96,13 @@ class Coupon(models.Model):
     def lock_is_live(self, *, now: datetime) -> bool:
         return self.state == S.LOCKED and self.locked_until is not None and self.locked_until > now
 
+    def lock_has_expired(self, *, now: datetime) -> bool:
+        return self.state == S.LOCKED and not self.lock_is_live(now=now)
+
+    def effective_state(self, *, now: datetime) -> str:
+        """The state as partners see it: an expired lock counts as released."""
+        return S.ASSIGNED if self.lock_has_expired(now=now) else self.state
+
     def redemptions_remaining(self, *, limit: int | None) -> int | None:
         if limit is None:
             return None
