@@ -6,8 +6,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from books.models import Book, Partner
-from couponsite.errors import InvalidInput, NotFound
 from coupons.models import Coupon, CouponEvent, CouponState
+from couponsite.errors import InvalidInput, NotFound
 
 
 def effective_state_filter(state: str) -> Q:

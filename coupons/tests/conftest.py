@@ -1,8 +1,8 @@
 import pytest
 
 from books.tests.factories import BookFactory
-from couponsite.actors import Actor
 from coupons.tests.factories import make_coupons
+from couponsite.actors import Actor
 
 
 @pytest.fixture

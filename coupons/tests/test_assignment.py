@@ -4,6 +4,9 @@ import pytest
 from django.utils import timezone
 
 from books.tests.factories import BookFactory
+from coupons.models import Coupon, CouponEvent, CouponState
+from coupons.services import coupon_assign_code, coupon_assign_random, coupon_void
+from coupons.tests.factories import CouponFactory, make_coupons
 from couponsite.errors import (
     AssignmentLimitReached,
     BookExhausted,
@@ -12,9 +15,6 @@ from couponsite.errors import (
     InvalidInput,
     NotFound,
 )
-from coupons.models import Coupon, CouponEvent, CouponState
-from coupons.services import coupon_assign_code, coupon_assign_random, coupon_void
-from coupons.tests.factories import CouponFactory, make_coupons
 
 pytestmark = pytest.mark.django_db
 
@@ -74,7 +74,7 @@ def test_closed_book_refuses_assignment(book_fields, actor):
 
 def test_user_limit_counts_random_and_specific_assignments(actor):
     book = BookFactory(max_codes_per_user=2)
-    first, second, third = make_coupons(book, 3)
+    first, _, _ = make_coupons(book, 3)
     coupon_assign_code(partner=book.partner, code=first.code, user_id="alice", actor=actor)
     coupon_assign_random(book=book, user_id="alice", actor=actor)
 

@@ -5,16 +5,6 @@ import pytest
 from django.utils import timezone
 
 from books.tests.factories import BookFactory
-from couponsite.actors import Actor
-from couponsite.errors import (
-    BookInactive,
-    CouponLocked,
-    CouponNotHeld,
-    CouponNotLocked,
-    CouponRedeemed,
-    CouponVoid,
-    InvalidInput,
-)
 from coupons.models import Coupon, CouponState
 from coupons.services import (
     coupon_assign_code,
@@ -25,6 +15,16 @@ from coupons.services import (
     coupon_void,
 )
 from coupons.tests.factories import CouponFactory
+from couponsite.actors import Actor
+from couponsite.errors import (
+    BookInactive,
+    CouponLocked,
+    CouponNotHeld,
+    CouponNotLocked,
+    CouponRedeemed,
+    CouponVoid,
+    InvalidInput,
+)
 
 pytestmark = pytest.mark.django_db
 
