@@ -1,1 +1,39 @@
-urlpatterns: list = []
+"""The partner API under /api/v1/ and its docs. Paths follow the contract
+table of DESIGN.md exactly (no trailing slash)."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from api.views.books import BookCouponViewSet, BookViewSet
+from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.problems import problem_type
+
+v1 = [
+    path("books", BookViewSet.as_view({"get": "list", "post": "create"}), name="books"),
+    path("books/<int:book_id>", BookViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="book"),
+    path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
+    path("books/<int:book_id>/codes/upload", BookViewSet.as_view({"post": "upload"}), name="book-upload"),
+    path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
+    # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
+    path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
+    path("coupons/assign/<str:code>", CouponCodeViewSet.as_view({"post": "assign_code"}), name="coupon-assign-code"),
+    path("coupons/lock/<str:code>", CouponCodeViewSet.as_view({"post": "lock"}), name="coupon-lock"),
+    path("coupons/unlock/<str:code>", CouponCodeViewSet.as_view({"post": "unlock"}), name="coupon-unlock"),
+    path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
+    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
+    path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
+    path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
+    path(
+        "redemptions/<uuid:redemption_id>/rollback",
+        RedemptionViewSet.as_view({"post": "rollback"}),
+        name="redemption-rollback",
+    ),
+]
+
+urlpatterns = [
+    path("api/v1/", include((v1, "v1"))),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/problems/<str:code>", problem_type, name="problem-type"),
+]

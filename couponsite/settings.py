@@ -183,3 +183,44 @@ DJANGO_GUID = {
     "RETURN_HEADER": True,
     "EXPOSE_HEADER": True,
 }
+
+# ---------------------------------------------------------------------------
+# Partner API (api/): DRF, OpenAPI docs, limits and rate limits.
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.PartnerAPIKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.authentication.IsPartner"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.ApiKeyRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Coupon Book Service: partner API",
+    "DESCRIPTION": (
+        "Books of coupon codes for your end users: create a book, load or generate codes, assign them, "
+        "lock and redeem at checkout. Every error is `application/problem+json` with a stable `code`. "
+        "Every POST takes an `Idempotency-Key`."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"CouponStateEnum": "coupons.models.CouponState"},
+}
+# Never an HTML error page under /api/ (see api/middleware.py).
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "api.middleware.ProblemJsonForApiErrors"
+)
+API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key
+FAILED_LOOKUP_LIMIT = env.str("FAILED_LOOKUP_LIMIT", default="10/min")  # not_found/coupon_not_held per end user
+API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
+API_METADATA_MAX_BYTES = 4096
+IDEMPOTENCY_KEY_TTL_HOURS = 24

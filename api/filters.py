@@ -1,0 +1,55 @@
+"""Query parameters of the coupon lists, validated and documented by
+django-filter; the selectors apply them (``state`` is the effective state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework.exceptions import ValidationError
+
+from books.selectors import ID_MAX
+from coupons.models import USER_ID_MAX_LENGTH, Coupon, CouponState
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class BookCouponFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(
+        choices=CouponState.choices, help_text="As partners see it: an expired lock is assigned."
+    )
+    user_id = django_filters.CharFilter(max_length=USER_ID_MAX_LENGTH, help_text="Only this user's coupons.")
+
+    class Meta:
+        model = Coupon
+        fields: list[str] = []
+
+
+class UserCouponFilter(django_filters.FilterSet):
+    book_id = IntegerFilter(min_value=1, max_value=ID_MAX, help_text="Only this book's coupons.")
+    state = django_filters.ChoiceFilter(
+        choices=CouponState.choices, help_text="As partners see it: an expired lock is assigned."
+    )
+
+    class Meta:
+        model = Coupon
+        fields: list[str] = []
+
+
+def filter_values(filterset_class: type[django_filters.FilterSet], request: Any) -> dict[str, Any]:
+    """The cleaned query parameters, empty ones as None; a 400 when invalid."""
+    filterset = filterset_class(request.query_params, queryset=Coupon.objects.none(), request=request)
+    if not filterset.is_valid():
+        raise ValidationError(filterset.errors)
+    return {name: value if value not in ("", None) else None for name, value in filterset.form.cleaned_data.items()}
+
+
+class SelectorFilterBackend(DjangoFilterBackend):
+    """Documents the view's filterset; the view's selector has applied it."""
+
+    def filter_queryset(self, request: Any, queryset: Any, view: Any) -> Any:
+        return queryset

@@ -1,0 +1,38 @@
+"""Never an HTML page under /api/: Django's own error pages become problem+json.
+
+DRF's handler covers what happens inside a view; this covers the rest: an
+unknown path (404), an unhandled exception (500, with DEBUG on or off), a
+refused host or a too-large form (400). It rewrites rather than replaces
+``handler404``/``handler500`` so that it also catches the debug pages.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from api.problems import PROBLEM_CONTENT_TYPE, code_for_status, problem_body
+
+API_PREFIX = "/api/"
+JSON_TYPES = ("application/json", PROBLEM_CONTENT_TYPE)
+
+
+class ProblemJsonForApiErrors:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not request.path.startswith(API_PREFIX) or response.status_code < 400:
+            return response
+        if response.get("Content-Type", "").split(";")[0].strip() in JSON_TYPES:
+            return response
+        status = response.status_code
+        body = problem_body(code=code_for_status(status), status=status)
+        problem = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+        for header in ("Allow", "Retry-After", "WWW-Authenticate", "X-Request-ID"):
+            if header in response:
+                problem[header] = response[header]
+        return problem

@@ -1,0 +1,145 @@
+"""OpenAPI pieces: the API-key scheme, the problem schema and its examples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework import serializers
+
+from api.idempotency import HEADER, KEY_MAX_LENGTH, REPLAYED_HEADER
+from api.problems import CATALOGUE, PROBLEM_CONTENT_TYPE, problem_body
+from couponsite.errors import ErrorCode
+
+C = ErrorCode
+
+
+class PartnerAPIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "api.authentication.PartnerAPIKeyAuthentication"
+    name = "ApiKeyAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`; a key comes from `python manage.py create_partner NAME` or the admin.",
+        }
+
+
+class FieldErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(required=False, help_text="The field, dotted for nested ones (`codes.3`).")
+    detail = serializers.CharField(required=False)
+    line = serializers.IntegerField(required=False, help_text="Upload row, 1-based.")
+    value = serializers.CharField(required=False, help_text="Upload row's value.")
+    reason = serializers.CharField(required=False, help_text="Why the upload row was refused.")
+
+
+class ProblemSerializer(serializers.Serializer):
+    """An RFC 9457 problem: every error the API returns."""
+
+    type = serializers.CharField(help_text="A URI naming the problem type: `/api/problems/{code}`.")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.ChoiceField(choices=[(code, p.when) for code, p in CATALOGUE.items()])
+    errors = FieldErrorSerializer(many=True, required=False, help_text="Field or row details.")
+
+
+def _example(code: str) -> OpenApiExample:
+    problem = CATALOGUE[code]
+    errors = None
+    if code == C.VALIDATION_ERROR:
+        errors = [{"field": "user_id", "detail": "Ensure this field has no more than 128 characters."}]
+    body = problem_body(code=code, status=problem.status, errors=errors)
+    return OpenApiExample(code, value=body, status_codes=[str(problem.status)], response_only=True)
+
+
+def problems(*codes: ErrorCode) -> dict[tuple[int, str], OpenApiResponse]:
+    """Problem responses for ``codes`` plus those every endpoint can give."""
+    wanted = [C.VALIDATION_ERROR, C.NOT_AUTHENTICATED, C.PERMISSION_DENIED, *codes, C.NOT_ACCEPTABLE, C.THROTTLED]
+    by_status: dict[int, list[str]] = {}
+    for code in dict.fromkeys(c.value for c in wanted):
+        by_status.setdefault(CATALOGUE[code].status, []).append(code)
+    return {
+        (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+            ProblemSerializer,
+            description=" ".join(f"`{code}`: {CATALOGUE[code].when}" for code in status_codes),
+            examples=[_example(code) for code in status_codes],
+        )
+        for status, status_codes in sorted(by_status.items())
+    }
+
+
+IDEMPOTENCY_PARAMETER = OpenApiParameter(
+    HEADER,
+    location=OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Any unique string (1 to 255 visible ASCII characters). A retry with the same key and request within 24 "
+        f"hours gets the first response again, with `{REPLAYED_HEADER}: true`, and changes nothing."
+    ),
+    pattern=rf"^[\x20-\x7e]{{1,{KEY_MAX_LENGTH}}}$",
+)
+IDEMPOTENCY_CODES = (C.IDEMPOTENCY_KEY_IN_FLIGHT, C.IDEMPOTENCY_KEY_REUSED, C.UNSUPPORTED_MEDIA_TYPE)
+
+
+def example(name: str, value: Any, *, request: bool = False, status: int = 200) -> OpenApiExample:
+    if request:
+        return OpenApiExample(name, value=value, request_only=True)
+    return OpenApiExample(name, value=value, response_only=True, status_codes=[str(status)])
+
+
+BOOK = {
+    "id": 7,
+    "name": "Spring sale",
+    "description": "10 % off shoes",
+    "max_codes_per_user": 1,
+    "max_redemptions_per_coupon": 1,
+    "valid_from": "2026-03-01T00:00:00Z",
+    "valid_until": "2026-06-01T00:00:00Z",
+    "code_pattern": "####-####-####",
+    "is_active": True,
+    "created_at": "2026-02-20T09:30:00Z",
+}
+COUNTS = {"available": 9997, "assigned": 2, "locked": 0, "redeemed": 1, "void": 0, "total": 10000}
+COUPON = {
+    "code": "7KQ2-XW9M-4TRP",
+    "book_id": 7,
+    "state": "assigned",
+    "user_id": "customer-42",
+    "assigned_at": "2026-03-02T10:00:00Z",
+    "locked_until": None,
+    "redemption_count": 0,
+    "redemptions_remaining": 1,
+}
+LOCKED_COUPON = {
+    **COUPON,
+    "state": "locked",
+    "locked_until": "2026-03-02T10:05:00Z",
+    "lock_id": "0b9f3c52-6f0e-4c8e-9a57-2f1f0c6f8e11",
+}
+REDEEMED_COUPON = {
+    **COUPON,
+    "state": "redeemed",
+    "redemption_count": 1,
+    "redemptions_remaining": 0,
+    "redemption": {
+        "id": "5d1e2f8a-3b4c-4d5e-8f9a-0b1c2d3e4f5a",
+        "created_at": "2026-03-02T10:01:00Z",
+        "metadata": {"order_id": "A-1001"},
+    },
+}
+EVENT = {
+    "id": 31,
+    "action": "assign",
+    "from_state": "available",
+    "to_state": "assigned",
+    "user_id": "customer-42",
+    "actor_kind": "api_key",
+    "actor_id": "Xy7pQ2rS",
+    "redemption_id": None,
+    "request_id": "4f0d8c1e6a2b4c3d9e8f7a6b5c4d3e2f",
+    "created_at": "2026-03-02T10:00:00Z",
+}

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from rest_framework.test import APIClient
+
+from books.models import Book, Partner, PartnerAPIKey
+from books.tests.factories import BookFactory, PartnerFactory, api_key_for
+from coupons.models import Coupon
+from coupons.tests.factories import make_coupons
+
+
+@dataclasses.dataclass
+class Tenant:
+    """A partner as the API sees it: its key, a client using it, a stocked book."""
+
+    partner: Partner
+    api_key: PartnerAPIKey
+    key: str
+    client: APIClient
+    book: Book
+
+    def coupons(self) -> list[Coupon]:
+        return list(Coupon.objects.filter(book=self.book).order_by("id"))
+
+
+def make_tenant(**book_fields) -> Tenant:
+    partner = PartnerFactory()
+    api_key, key = api_key_for(partner)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Api-Key {key}")
+    book = BookFactory(partner=partner, **book_fields)
+    make_coupons(book, 5, prefix=f"P{partner.pk}X")
+    return Tenant(partner=partner, api_key=api_key, key=key, client=client, book=book)
+
+
+@pytest.fixture
+def tenant(db) -> Tenant:
+    return make_tenant()
+
+
+@pytest.fixture
+def other(db) -> Tenant:
+    """Another partner, whose things the first must never see or touch."""
+    return make_tenant()

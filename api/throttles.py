@@ -1,0 +1,82 @@
+"""Rate limits: a request rate per API key, and failed code look-ups per end user.
+
+Both count in ``api.counters`` (atomic, shared by every worker), not in DRF's
+``SimpleRateThrottle``, whose history list is read, changed and written back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpResponse
+from rest_framework import exceptions, throttling
+from rest_framework.request import Request
+
+from api.authentication import PartnerPrincipal
+from api.counters import Rate, Window, counter_add
+from couponsite.errors import ErrorCode
+
+# Answers that reveal a code is wrong for this user: counted against them so
+# that codes cannot be enumerated through a partner's checkout.
+FAILED_LOOKUP_CODES = frozenset({ErrorCode.NOT_FOUND.value, ErrorCode.COUPON_NOT_HELD.value})
+
+
+class ApiKeyRateThrottle(throttling.BaseThrottle):
+    """``API_RATE`` requests per key and window, e.g. ``"1200/min"``."""
+
+    def __init__(self) -> None:
+        self.window: Window | None = None
+
+    def allow_request(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not isinstance(user, PartnerPrincipal):
+            return True
+        rate = Rate.parse(settings.API_RATE)
+        self.window = Window.current(f"key:{user.api_key.prefix}", rate.seconds)
+        return counter_add(self.window) <= rate.limit
+
+    def wait(self) -> float | None:
+        return self.window.seconds_left() if self.window else None
+
+
+def _lookup_window(*, partner_id: int, user_id: str) -> tuple[Window, Rate]:
+    rate = Rate.parse(settings.FAILED_LOOKUP_LIMIT)
+    # Hashed: user ids are up to 128 arbitrary characters.
+    user_hash = hashlib.sha256(user_id.encode()).hexdigest()[:32]
+    return Window.current(f"lookup:{partner_id}:{user_hash}", rate.seconds), rate
+
+
+class FailedLookupLimitMixin:
+    """For views that look a coupon up by code for a ``user_id`` in the body.
+
+    A slot is taken before the look-up and given back unless the answer was a
+    failed look-up, so that however many requests a user sends at once, no
+    more than the limit can fail in one window.
+    """
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self._lookup_window: Window | None = None
+        super().initial(request, *args, **kwargs)
+        user_id = request.data.get("user_id") if isinstance(request.data, dict) else None
+        if not isinstance(user_id, str) or not user_id:
+            return
+        window, rate = _lookup_window(partner_id=request.user.partner.pk, user_id=user_id)
+        if counter_add(window) > rate.limit:
+            counter_add(window, -1)
+            raise exceptions.Throttled(
+                wait=window.seconds_left(), detail="Too many failed code look-ups for this user; retry later."
+            )
+        self._lookup_window = window
+
+    def finalize_response(self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any) -> HttpResponse:
+        window = getattr(self, "_lookup_window", None)
+        if window is not None:
+            self._lookup_window = None
+            code = (
+                response.data.get("code") if isinstance(response.data, dict) and response.status_code >= 400 else None
+            )
+            if code not in FAILED_LOOKUP_CODES or response.get("Idempotent-Replayed"):
+                counter_add(window, -1)
+        return super().finalize_response(request, response, *args, **kwargs)

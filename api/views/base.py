@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import exceptions, serializers, viewsets
+from rest_framework.request import Request
+
+from api.authentication import principal
+from books.models import Partner
+from coupons.codes import CODE_PATTERN_RE
+from couponsite.actors import Actor
+
+
+class PartnerViewSet(viewsets.GenericViewSet):
+    """Every partner endpoint: authenticated by API key, scoped to its partner."""
+
+    @property
+    def partner(self) -> Partner:
+        return principal(self.request).partner
+
+    @property
+    def actor(self) -> Actor:
+        return principal(self.request).actor
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        _check_body_size(request)
+        code = kwargs.get("code")
+        if code is not None and not CODE_PATTERN_RE.match(code):
+            # Cannot be a code of anyone's: no need to ask the database.
+            raise exceptions.NotFound("No such coupon")
+
+    def parsed(self, serializer_class: type[serializers.Serializer], **kwargs: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=self.request.data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+def _check_body_size(request: Request) -> None:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > settings.API_MAX_BODY_BYTES:
+        raise exceptions.ValidationError({"body": [f"The body must be at most {settings.API_MAX_BODY_BYTES} bytes."]})

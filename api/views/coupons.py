@@ -1,0 +1,215 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import schema as s
+from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
+from api.idempotency import idempotent
+from api.pagination import CouponCursorPagination
+from api.serializers import (
+    AssignRandomSerializer,
+    CouponEventSerializer,
+    CouponSerializer,
+    LockedCouponSerializer,
+    RedeemedCouponSerializer,
+    RedeemSerializer,
+    RollbackSerializer,
+    UnlockSerializer,
+    UserSerializer,
+    user_id_field,
+)
+from api.throttles import FailedLookupLimitMixin
+from api.views.base import PartnerViewSet
+from books.selectors import book_get
+from coupons.models import Coupon
+from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
+from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_redeem, coupon_unlock
+from couponsite.errors import ErrorCode
+from redemptions.services import redemption_rollback
+
+C = ErrorCode
+TAG = ["coupons"]
+USER = {"user_id": "customer-42"}
+# Answers of the endpoints that look a code up for a user (FailedLookupLimitMixin).
+LOOKUP_CODES = (C.NOT_FOUND, C.COUPON_NOT_HELD, C.BOOK_INACTIVE, C.COUPON_VOID, *s.IDEMPOTENCY_CODES)
+
+
+class CouponViewSet(PartnerViewSet):
+    pagination_class = CouponCursorPagination
+
+    @extend_schema(
+        operation_id="coupons_assign_random",
+        tags=TAG,
+        summary="Give a user the book's next coupon, drawn at random",
+        parameters=[s.IDEMPOTENCY_PARAMETER],
+        request=AssignRandomSerializer,
+        responses={
+            201: CouponSerializer,
+            **s.problems(
+                C.NOT_FOUND, C.BOOK_INACTIVE, C.BOOK_EXHAUSTED, C.ASSIGNMENT_LIMIT_REACHED, *s.IDEMPOTENCY_CODES
+            ),
+        },
+        examples=[
+            s.example("Assign", {"book_id": 7, **USER}, request=True),
+            s.example("Assigned", s.COUPON, status=201),
+        ],
+    )
+    @idempotent
+    def assign_random(self, request: Request) -> Response:
+        data = self.parsed(AssignRandomSerializer)
+        book = book_get(partner=self.partner, book_id=data["book_id"])
+        coupon = coupon_assign_random(book=book, user_id=data["user_id"], actor=self.actor)
+        return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="coupons_retrieve",
+        tags=TAG,
+        summary="A coupon, by code in any case",
+        responses={200: CouponSerializer, **s.problems(C.NOT_FOUND)},
+        examples=[s.example("A coupon", s.COUPON)],
+    )
+    def retrieve(self, request: Request, code: str) -> Response:
+        return Response(CouponSerializer(coupon_get(partner=self.partner, code=code)).data)
+
+    @extend_schema(
+        operation_id="coupons_history",
+        tags=TAG,
+        summary="A coupon's events, oldest first, a cursor page at a time",
+        responses={200: CouponEventSerializer(many=True), **s.problems(C.NOT_FOUND)},
+        examples=[s.example("History", {"next": None, "previous": None, "results": [s.EVENT]})],
+    )
+    def history(self, request: Request, code: str) -> Response:
+        events = coupon_history(coupon=coupon_get(partner=self.partner, code=code))
+        page = self.paginate_queryset(events)
+        return self.get_paginated_response(CouponEventSerializer(page, many=True).data)
+
+
+class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
+    """Endpoints that look a code up for a user: failed look-ups are limited."""
+
+    @extend_schema(
+        operation_id="coupons_assign_code",
+        tags=TAG,
+        summary="Give a user this coupon, if it is available",
+        parameters=[s.IDEMPOTENCY_PARAMETER],
+        request=UserSerializer,
+        responses={
+            201: CouponSerializer,
+            **s.problems(C.NOT_FOUND, C.BOOK_INACTIVE, C.COUPON_UNAVAILABLE, C.ASSIGNMENT_LIMIT_REACHED, *LOOKUP_CODES),
+        },
+        examples=[s.example("Assign", USER, request=True), s.example("Assigned", s.COUPON, status=201)],
+    )
+    @idempotent
+    def assign_code(self, request: Request, code: str) -> Response:
+        user_id = self.parsed(UserSerializer)["user_id"]
+        coupon = coupon_assign_code(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
+        return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        operation_id="coupons_lock",
+        tags=TAG,
+        summary="Hold the user's coupon at checkout",
+        description="The lock lasts `LOCK_TIMEOUT_SECONDS` (300 by default); keep its `lock_id`.",
+        parameters=[s.IDEMPOTENCY_PARAMETER],
+        request=UserSerializer,
+        responses={200: LockedCouponSerializer, **s.problems(C.COUPON_LOCKED, C.COUPON_REDEEMED, *LOOKUP_CODES)},
+        examples=[s.example("Lock", USER, request=True), s.example("Locked", s.LOCKED_COUPON)],
+    )
+    @idempotent
+    def lock(self, request: Request, code: str) -> Response:
+        user_id = self.parsed(UserSerializer)["user_id"]
+        coupon = coupon_lock(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
+        return Response(LockedCouponSerializer(coupon).data)
+
+    @extend_schema(
+        operation_id="coupons_unlock",
+        tags=TAG,
+        summary="Release a lock (checkout abandoned)",
+        parameters=[s.IDEMPOTENCY_PARAMETER],
+        request=UnlockSerializer,
+        responses={200: CouponSerializer, **s.problems(C.COUPON_LOCKED, C.COUPON_NOT_LOCKED, *LOOKUP_CODES)},
+        examples=[
+            s.example("Unlock", {**USER, "lock_id": s.LOCKED_COUPON["lock_id"]}, request=True),
+            s.example("Unlocked", s.COUPON),
+        ],
+    )
+    @idempotent
+    def unlock(self, request: Request, code: str) -> Response:
+        data = self.parsed(UnlockSerializer)
+        coupon = coupon_unlock(partner=self.partner, code=code, actor=self.actor, **data)
+        return Response(CouponSerializer(coupon).data)
+
+    @extend_schema(
+        operation_id="coupons_redeem",
+        tags=TAG,
+        summary="Use the coupon once",
+        description="A locked coupon needs its `lock_id`; an assigned one is locked and redeemed in one step.",
+        parameters=[s.IDEMPOTENCY_PARAMETER],
+        request=RedeemSerializer,
+        responses={200: RedeemedCouponSerializer, **s.problems(C.COUPON_LOCKED, C.COUPON_REDEEMED, *LOOKUP_CODES)},
+        examples=[
+            s.example(
+                "Redeem",
+                {**USER, "lock_id": s.LOCKED_COUPON["lock_id"], "metadata": {"order_id": "A-1001"}},
+                request=True,
+            ),
+            s.example("Redeemed", s.REDEEMED_COUPON),
+        ],
+    )
+    @idempotent
+    def redeem(self, request: Request, code: str) -> Response:
+        data = self.parsed(RedeemSerializer)
+        coupon, redemption = coupon_redeem(partner=self.partner, code=code, actor=self.actor, **data)
+        return Response(RedeemedCouponSerializer(coupon, context={"redemption": redemption}).data)
+
+
+class UserCouponViewSet(PartnerViewSet):
+    queryset = Coupon.objects.none()  # tells the schema the filterset's model; reads go through selectors
+    pagination_class = CouponCursorPagination
+    filter_backends = [SelectorFilterBackend]
+    filterset_class = UserCouponFilter
+
+    @extend_schema(
+        operation_id="users_coupons_list",
+        tags=TAG,
+        summary="A user's coupons in id order, a cursor page at a time",
+        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="1 to 128 characters.")],
+        responses={200: CouponSerializer(many=True), **s.problems(C.NOT_FOUND)},
+        examples=[s.example("A page", {"next": None, "previous": None, "results": [s.COUPON]})],
+    )
+    def list(self, request: Request, user_id: str) -> Response:
+        field = user_id_field()
+        try:
+            user_id = field.run_validation(user_id)
+        except serializers.ValidationError as error:
+            raise exceptions.ValidationError({"user_id": error.detail}) from error
+        filters = filter_values(UserCouponFilter, request)
+        coupons = coupon_list_for_user(partner=self.partner, user_id=user_id, **filters)
+        page = self.paginate_queryset(coupons)
+        return self.get_paginated_response(CouponSerializer(page, many=True).data)
+
+
+class RedemptionViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="redemptions_rollback",
+        tags=["redemptions"],
+        summary="Undo one redemption, once: the use is given back",
+        parameters=[s.IDEMPOTENCY_PARAMETER],
+        request=RollbackSerializer,
+        responses={
+            200: CouponSerializer,
+            **s.problems(C.NOT_FOUND, C.REDEMPTION_ROLLED_BACK, C.COUPON_VOID, *s.IDEMPOTENCY_CODES),
+        },
+        examples=[
+            s.example("Rollback", {"reason": "order A-1001 cancelled"}, request=True),
+            s.example("Rolled back", s.COUPON),
+        ],
+    )
+    @idempotent
+    def rollback(self, request: Request, redemption_id: str) -> Response:
+        reason = self.parsed(RollbackSerializer)["reason"]
+        coupon = redemption_rollback(partner=self.partner, redemption_id=redemption_id, reason=reason, actor=self.actor)
+        return Response(CouponSerializer(coupon).data)
