@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import path
+from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
+
+from books import admin_views, charts
+from books.admin_forms import BookAdminForm, PartnerAddForm
+from books.models import Book, Partner, PartnerAPIKey
+from books.services import api_key_revoke
+from coupons.selectors import book_state_counts
+
+# The library registers its own key model; ours is PartnerAPIKey, so the other
+# would only be an empty, confusing page.
+admin.site.unregister(APIKey)
+
+
+class PartnerAPIKeyInline(admin.TabularInline):
+    """The partner's keys at a glance; issuing one goes through the key page,
+    which shows the new key once."""
+
+    model = PartnerAPIKey
+    fields = ["prefix", "name", "created", "expiry_date", "revoked"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Partner | None = None) -> bool:
+        return False
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_active", "created_at"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]
+    actions = ["deactivate"]
+    inlines = [PartnerAPIKeyInline]
+
+    def get_fields(self, request: HttpRequest, obj: Partner | None = None) -> list[str]:
+        return ["name"] if obj is None else ["name", "is_active", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Partner | None = None) -> list[str]:
+        # Renaming is not offered: partners are told apart by name in logs and exports.
+        return [] if obj is None else ["name", "created_at"]
+
+    def get_form(self, request: HttpRequest, obj: Partner | None = None, change: bool = False, **kwargs):
+        if obj is None:
+            kwargs["form"] = PartnerAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Partner | None) -> list:
+        return self.inlines if obj is not None else []
+
+    def save_form(self, request: HttpRequest, form, change: bool) -> Partner:
+        if change:
+            return form.save(commit=False)
+        return form.save_through_service()
+
+    def save_model(self, request: HttpRequest, obj: Partner, form, change: bool) -> None:
+        if change:
+            obj.save()
+        # A new partner was saved by partner_create in save_form.
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+        # A new partner has no keys yet and no many-to-many fields to save.
+
+    def has_delete_permission(self, request: HttpRequest, obj: Partner | None = None) -> bool:
+        # A partner is deactivated, never deleted: its books and history stay.
+        return False
+
+    @admin.action(description="Deactivate selected partners", permissions=["change"])
+    def deactivate(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
+        changed = queryset.filter(is_active=True).update(is_active=False)
+        self.message_user(request, f"Deactivated {changed} partner(s).", messages.SUCCESS)
+
+
+@admin.register(PartnerAPIKey)
+class PartnerAPIKeyAdmin(APIKeyModelAdmin):
+    """Reuses the library's admin, whose save shows a new key once in a message."""
+
+    list_display = ["prefix", "name", "partner", "created", "expiry_date", "_has_expired", "revoked"]
+    list_filter = ["revoked", "partner", "created"]
+    list_select_related = ["partner"]
+    search_fields = ["prefix", "name", "partner__name"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> list[str]:
+        if obj is None:
+            return ["partner", "name", "expiry_date"]
+        return ["partner", "prefix", "name", "created", "expiry_date", "revoked"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return (*super().get_readonly_fields(request, obj), "partner", "created")
+
+    def has_delete_permission(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> bool:
+        # Events name the key that made them by its prefix: revoke, keep the row.
+        return False
+
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[PartnerAPIKey]) -> None:
+        prefixes = list(queryset.filter(revoked=False).values_list("prefix", flat=True))
+        for prefix in prefixes:
+            api_key_revoke(prefix=prefix)
+        self.message_user(request, f"Revoked {len(prefixes)} API key(s).", messages.SUCCESS)
+
+
+@admin.register(Book)
+class BookAdmin(admin.ModelAdmin):
+    form = BookAdminForm
+    list_display = ["name", "partner", "is_active", "valid_from", "valid_until", "created_at"]
+    list_filter = ["is_active", "partner"]
+    list_select_related = ["partner"]
+    search_fields = ["name"]
+    fieldsets = [
+        (None, {"fields": ["partner", "name", "description", "is_active"]}),
+        ("Limits", {"fields": ["max_codes_per_user", "max_redemptions_per_coupon"]}),
+        ("Validity window", {"fields": ["valid_from", "valid_until"]}),
+        ("Codes", {"fields": ["code_pattern"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Book | None = None) -> list[str]:
+        # A book's coupons carry its partner (codes are unique per partner).
+        return [] if obj is None else ["partner"]
+
+    def save_form(self, request: HttpRequest, form: BookAdminForm, change: bool) -> Book:
+        # The services validate and save in one step, with the API's rules.
+        return form.save_through_service()
+
+    def save_model(self, request: HttpRequest, obj: Book, form: BookAdminForm, change: bool) -> None:
+        """Already saved by book_create or book_update in save_form."""
+
+    def save_related(self, request: HttpRequest, form: BookAdminForm, formsets, change: bool) -> None:
+        """A book has no many-to-many fields and no inlines."""
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/generate/",
+                wrap(lambda request, object_id: admin_views.generate_codes_view(self, request, object_id)),
+                name="books_book_generate",
+            ),
+            path(
+                "<path:object_id>/upload/",
+                wrap(lambda request, object_id: admin_views.upload_codes_view(self, request, object_id)),
+                name="books_book_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        book = self.get_object(request, object_id)
+        extra_context = {**(extra_context or {}), **(book_page_context(book) if book else {})}
+        extra_context["can_add_codes"] = admin_views.can_add_codes(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def book_page_context(book: Book) -> dict[str, object]:
+    counts = book_state_counts(book=book)
+    series = charts.redemptions_per_day(book=book)
+    return {
+        "state_bar": charts.state_bar_svg(counts),
+        "state_rows": charts.state_rows(counts),
+        "total_display": f"{counts['total']:,}",
+        "redemptions_chart": charts.redemptions_chart_svg(series),
+        "redemptions_rows": [(day, f"{count:,}") for day, count in series],
+    }

@@ -1,0 +1,76 @@
+"""Redemptions in the admin: read-only, filtered, exported as CSV.
+
+A rollback is a partner's call through the API (it gives a use back under the
+coupon's lock), not an edit here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib import admin
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+
+from coupons.admin import ReadOnlyAdmin
+from coupons.admin_csv import csv_export_response
+from redemptions.models import Redemption
+
+
+class RolledBackFilter(admin.SimpleListFilter):
+    title = "rolled back"
+    parameter_name = "rolled_back"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Redemption]) -> QuerySet[Redemption]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(rolled_back_at__isnull=self.value() == "no")
+        return queryset
+
+
+REDEMPTION_CSV_COLUMNS: list[tuple[str, Callable[[Redemption], object]]] = [
+    ("id", lambda r: r.pk),
+    ("created_at", lambda r: r.created_at.isoformat()),
+    ("code", lambda r: r.coupon.code),
+    ("book_id", lambda r: r.coupon.book_id),
+    ("book", lambda r: r.coupon.book.name),
+    ("partner", lambda r: r.coupon.book.partner.name),
+    ("user_id", lambda r: r.user_id),
+    ("metadata", lambda r: json.dumps(r.metadata, ensure_ascii=False, sort_keys=True)),
+    ("rolled_back_at", lambda r: r.rolled_back_at.isoformat() if r.rolled_back_at else ""),
+    ("rollback_reason", lambda r: r.rollback_reason),
+]
+
+
+@admin.register(Redemption)
+class RedemptionAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "coupon", "book", "user_id", "rolled_back_at"]
+    list_filter = [RolledBackFilter, ("coupon__book", admin.RelatedFieldListFilter)]
+    list_select_related = ["coupon__book"]
+    date_hierarchy = "created_at"
+    search_fields = ["=coupon__code"]  # shows the search box; the search itself is get_search_results
+    search_help_text = "Exact code (any case) or exact user id."
+    actions = ["export_csv"]
+
+    @admin.display(description="book", ordering="coupon__book__name")
+    def book(self, redemption: Redemption) -> str:
+        return redemption.coupon.book.name
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Redemption], search_term: str
+    ) -> tuple[QuerySet[Redemption], bool]:
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(coupon__code__iexact=term) | Q(user_id=term)), False
+
+    @admin.action(description="Export selected redemptions as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Redemption]):
+        return csv_export_response(
+            queryset.select_related("coupon__book__partner").order_by("created_at"),
+            name="redemptions",
+            columns=REDEMPTION_CSV_COLUMNS,
+        )
