@@ -44,3 +44,20 @@ def tenant(db) -> Tenant:
 def other(db) -> Tenant:
     """Another partner, whose things the first must never see or touch."""
     return make_tenant()
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    """The response is a problem+json of this status and code; its body."""
+    assert response.status_code == status, (response.status_code, response.content[:500])
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == code
+    assert body["status"] == status
+    assert body["type"] == f"/api/problems/{code}"
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+def post(client: APIClient, path: str, data: dict | None = None, **headers):
+    return client.post(path, data if data is not None else {}, format="json", **headers)
