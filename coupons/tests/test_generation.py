@@ -1,0 +1,182 @@
+import re
+from collections import Counter
+
+import pytest
+
+from books.tests.factories import BookFactory
+from coupons import bulk, codes
+from coupons.bulk import codes_generate
+from coupons.models import Coupon
+from coupons.tests.factories import CouponFactory, make_coupons
+from couponsite.errors import InvalidInput
+
+
+def book_codes(book) -> list[str]:
+    return list(Coupon.objects.filter(book=book).values_list("code", flat=True))
+
+
+@pytest.mark.django_db
+def test_generates_exactly_the_count_of_unique_codes_of_the_books_default_pattern():
+    book = BookFactory()
+
+    created = codes_generate(book=book, count=2_500)
+
+    generated = book_codes(book)
+    assert created == 2_500
+    assert len(generated) == 2_500
+    assert len({code.upper() for code in generated}) == 2_500
+    shape = re.compile(rf"[{codes.ALPHABET}]{{4}}-[{codes.ALPHABET}]{{4}}-[{codes.ALPHABET}]{{4}}")
+    assert all(shape.fullmatch(code) for code in generated)
+
+
+@pytest.mark.django_db
+def test_a_given_pattern_keeps_its_literal_characters():
+    book = BookFactory(code_pattern="NEVER-USED-#####")
+
+    codes_generate(book=book, count=50, pattern="Spring_26-#####x")
+
+    shape = re.compile(rf"Spring_26-[{codes.ALPHABET}]{{5}}x")
+    assert all(shape.fullmatch(code) for code in book_codes(book))
+
+
+@pytest.mark.django_db
+def test_generated_codes_use_every_character_of_the_alphabet_and_no_other():
+    book = BookFactory()
+
+    codes_generate(book=book, count=1_000, pattern="########")
+
+    seen = Counter("".join(book_codes(book)))
+    assert set(seen) == set(codes.ALPHABET)
+
+
+@pytest.mark.django_db
+def test_generated_coupons_are_available_with_sort_keys_in_range():
+    book = BookFactory()
+
+    codes_generate(book=book, count=300)
+
+    coupons = Coupon.objects.filter(book=book)
+    assert {coupon.state for coupon in coupons} == {"available"}
+    assert all(0 <= coupon.sort_key <= codes.SORT_KEY_MAX for coupon in coupons)
+    assert all(coupon.partner_id == book.partner_id for coupon in coupons)
+
+
+@pytest.mark.django_db
+def test_a_pattern_too_small_for_the_count_is_refused_and_nothing_is_stored():
+    book = BookFactory()
+
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(book=book, count=10, pattern="###")
+
+    assert "29,791 possible codes" in refused.value.detail
+    assert refused.value.errors[0]["field"] == "pattern"
+    assert not Coupon.objects.filter(book=book).exists()
+
+
+@pytest.mark.django_db
+def test_the_keyspace_check_counts_the_codes_the_book_already_holds():
+    # "####" has 31**4 = 923,521 codes: sparse enough for 92 at most.
+    book = BookFactory(code_pattern="####")
+    make_coupons(book, 90)
+
+    with pytest.raises(InvalidInput):
+        codes_generate(book=book, count=3)
+    assert codes_generate(book=book, count=2) == 2
+    assert Coupon.objects.filter(book=book).count() == 92
+
+
+@pytest.mark.parametrize("count", [0, -5, True, 2.5, "10"])
+@pytest.mark.django_db
+def test_a_count_that_is_not_a_positive_integer_is_refused(count):
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(book=BookFactory(), count=count)
+
+    assert refused.value.errors[0]["field"] == "count"
+
+
+@pytest.mark.parametrize("pattern", ["", "ABC-DEF", "#### ####", "####/##", "#" * 65])
+@pytest.mark.django_db
+def test_a_malformed_pattern_is_refused(pattern):
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(book=BookFactory(), count=1, pattern=pattern)
+
+    assert refused.value.errors[0]["field"] == "pattern"
+
+
+@pytest.mark.django_db
+def test_progress_is_reported_after_each_batch(monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 400)
+    book = BookFactory()
+    reported = []
+
+    codes_generate(book=book, count=1_000, progress=reported.append)
+
+    assert reported == [400, 400, 200]
+    assert Coupon.objects.filter(book=book).count() == 1_000
+
+
+def rows_starting_with(codes_first: list[str]):
+    """A stand-in for random_code_rows whose first rows are the given codes."""
+    real = codes.random_code_rows
+    calls = []
+
+    def rows(pattern, sort_keys):
+        calls.append(len(sort_keys))
+        generated = real(pattern, sort_keys)
+        if len(calls) > 1:
+            return generated
+        fixed = b"".join(f"{code}\t{key}\n".encode() for code, key in zip(codes_first, sort_keys, strict=False))
+        return fixed + b"".join(generated.splitlines(keepends=True)[len(codes_first) :])
+
+    return rows, calls
+
+
+@pytest.mark.django_db
+def test_codes_colliding_with_the_partners_codes_or_each_other_are_topped_up_to_the_exact_count(monkeypatch):
+    book = BookFactory(code_pattern="######")
+    other_book = BookFactory(partner=book.partner)
+    CouponFactory(book=other_book, code="TAKEN1")
+    rows, calls = rows_starting_with(["taken1", "TWICE2", "twice2"])
+    monkeypatch.setattr(bulk.codes, "random_code_rows", rows)
+
+    assert codes_generate(book=book, count=20) == 20
+
+    generated = book_codes(book)
+    assert len(generated) == 20
+    assert "taken1" not in generated
+    assert generated.count("TWICE2") == 1
+    assert calls == [20, 2]
+
+
+@pytest.mark.django_db
+def test_a_pattern_whose_codes_keep_colliding_is_refused_and_nothing_is_stored(monkeypatch):
+    book = BookFactory(code_pattern="######")
+    CouponFactory(book=BookFactory(partner=book.partner), code="TAKEN1")
+    monkeypatch.setattr(
+        bulk.codes, "random_code_rows", lambda pattern, keys: b"".join(f"TAKEN1\t{key}\n".encode() for key in keys)
+    )
+
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(book=book, count=5)
+
+    assert "too crowded" in refused.value.detail
+    assert not Coupon.objects.filter(book=book).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_interrupted_generation_stores_nothing(monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_SIZE", 300)
+    book = BookFactory()
+    make_coupons(book, 5)
+    batches = []
+
+    def interrupt_half_way(added: int) -> None:
+        batches.append(added)
+        if len(batches) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        codes_generate(book=book, count=1_200, progress=interrupt_half_way)
+
+    assert batches == [300, 300]
+    assert Coupon.objects.filter(book=book).count() == 5
