@@ -74,9 +74,8 @@ class FailedLookupLimitMixin:
         window = getattr(self, "_lookup_window", None)
         if window is not None:
             self._lookup_window = None
-            code = (
-                response.data.get("code") if isinstance(response.data, dict) and response.status_code >= 400 else None
-            )
+            data = getattr(response, "data", None)  # None on a replay, which looked nothing up
+            code = data.get("code") if isinstance(data, dict) and response.status_code >= 400 else None
             if code not in FAILED_LOOKUP_CODES or response.get("Idempotent-Replayed"):
                 counter_add(window, -1)
         return super().finalize_response(request, response, *args, **kwargs)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import urllib.error
+import urllib.request
 
 import pytest
 from rest_framework.test import APIClient
@@ -61,3 +64,28 @@ def assert_problem(response, status: int, code: str) -> dict:
 
 def post(client: APIClient, path: str, data: dict | None = None, **headers):
     return client.post(path, data if data is not None else {}, format="json", **headers)
+
+
+@dataclasses.dataclass
+class HttpAnswer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self):
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, *, key: str, body: dict | None = None, headers: dict | None = None) -> HttpAnswer:
+    """One real HTTP request (for tests against ``live_server``)."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - the test's own live server
+    request.add_header("Authorization", f"Api-Key {key}")
+    request.add_header("Content-Type", "application/json")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            return HttpAnswer(response.status, dict(response.headers), response.read())
+    except urllib.error.HTTPError as error:
+        return HttpAnswer(error.code, dict(error.headers), error.read())
