@@ -1,0 +1,94 @@
+import csv
+import io
+
+import pytest
+from django.urls import reverse
+
+from books.roles import SUPPORT
+from books.tests.admin_helpers import client_for, staff_user
+from books.tests.factories import BookFactory
+from coupons.admin_csv import spreadsheet_safe
+from coupons.models import CouponEvent
+from coupons.services import coupon_assign_code
+from coupons.tests.factories import make_coupons
+from couponsite.actors import Actor
+
+pytestmark = pytest.mark.django_db
+
+
+def csv_of(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+@pytest.mark.parametrize(
+    ("value", "written"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1", "'+1"),
+        ("-ABC", "'-ABC"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\tcmd", "'\tcmd"),
+        ("\rcmd", "'\rcmd"),
+        ("ABC-=", "ABC-="),
+        (None, ""),
+        (42, "42"),
+    ],
+)
+def test_cells_that_a_spreadsheet_would_run_get_a_quote(value, written):
+    assert spreadsheet_safe(value) == written
+
+
+def assigned_coupon(user_id: str = "u1"):
+    book = BookFactory()
+    make_coupons(book, 1)
+    return coupon_assign_code(
+        partner=book.partner, code=f"C{book.pk}-0000000", user_id=user_id, actor=Actor.system("t")
+    )
+
+
+def test_events_are_read_only_for_everyone():
+    coupon = assigned_coupon()
+    event = CouponEvent.objects.get(coupon=coupon)
+    client = client_for(staff_user())
+
+    assert client.get(reverse("admin:coupons_couponevent_changelist")).status_code == 200
+    assert client.get(reverse("admin:coupons_couponevent_add")).status_code == 403
+    assert client.post(reverse("admin:coupons_couponevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    page = client.get(reverse("admin:coupons_couponevent_change", args=[event.pk]))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert 'value="delete_selected"' not in client.get(reverse("admin:coupons_couponevent_changelist")).content.decode()
+
+
+def test_events_filter_by_action_and_drill_down_by_date():
+    coupon = assigned_coupon()
+    client = client_for(staff_user(role=SUPPORT))
+    day = CouponEvent.objects.get(coupon=coupon).created_at
+
+    by_action = client.get(reverse("admin:coupons_couponevent_changelist"), {"action__exact": "assign"})
+    by_other_action = client.get(reverse("admin:coupons_couponevent_changelist"), {"action__exact": "void"})
+    by_day = client.get(
+        reverse("admin:coupons_couponevent_changelist"),
+        {"created_at__year": day.year, "created_at__month": day.month, "created_at__day": day.day},
+    )
+
+    assert len(by_action.context["cl"].result_list) == 1
+    assert len(by_other_action.context["cl"].result_list) == 0
+    assert len(by_day.context["cl"].result_list) == 1
+
+
+def test_event_export_is_a_safe_csv_of_the_selection():
+    coupon = assigned_coupon(user_id="=cmd|' /C calc'!A0")
+    event = CouponEvent.objects.get(coupon=coupon)
+    client = client_for(staff_user(role=SUPPORT))
+
+    response = client.post(
+        reverse("admin:coupons_couponevent_changelist"), {"action": "export_csv", "_selected_action": [event.pk]}
+    )
+
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="coupon-events-')
+    header, row = csv_of(response)
+    assert header[:5] == ["id", "created_at", "code", "book_id", "action"]
+    assert dict(zip(header, row, strict=True))["user_id"] == "'=cmd|' /C calc'!A0"
+    assert dict(zip(header, row, strict=True))["code"] == coupon.code
