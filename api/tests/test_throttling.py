@@ -1,0 +1,99 @@
+"""Rate limits: the per-key rate, the failed-lookup limit, and atomic counters."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis
+from django.test import override_settings
+
+from api.counters import Window, counter_add
+from api.tests.conftest import assert_problem, http, make_tenant, post
+from coupons.services import coupon_assign_random
+from couponsite.actors import Actor
+from couponsite.testing import race
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def redis_available() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+@override_settings(API_RATE="2/min")
+def test_the_rate_is_per_key(tenant, other):
+    for _ in range(2):
+        tenant.client.get("/api/v1/books")
+    assert_problem(tenant.client.get("/api/v1/books"), 429, "throttled")
+    assert other.client.get("/api/v1/books").status_code == 200
+
+
+def test_failed_lookups_past_the_limit_throttle_that_user_only(tenant):
+    for i in range(10):
+        response = post(tenant.client, f"/api/v1/coupons/lock/GUESS-{i}", {"user_id": "prober"})
+        assert_problem(response, 404, "not_found")
+    response = post(tenant.client, "/api/v1/coupons/lock/GUESS-X", {"user_id": "prober"})
+    assert_problem(response, 429, "throttled")
+    assert 1 <= int(response["Retry-After"]) <= 60
+    response = post(tenant.client, "/api/v1/coupons/lock/GUESS-X", {"user_id": "honest"})
+    assert_problem(response, 404, "not_found")
+
+
+def test_someone_elses_coupon_counts_as_a_failed_lookup(tenant):
+    code = coupon_assign_random(book=tenant.book, user_id="owner", actor=Actor.system("test")).code
+    for _ in range(10):
+        assert_problem(
+            post(tenant.client, f"/api/v1/coupons/redeem/{code}", {"user_id": "thief"}), 409, "coupon_not_held"
+        )
+    assert_problem(post(tenant.client, f"/api/v1/coupons/redeem/{code}", {"user_id": "thief"}), 429, "throttled")
+
+
+def test_successful_lookups_do_not_count(tenant):
+    code = coupon_assign_random(book=tenant.book, user_id="shopper", actor=Actor.system("test")).code
+    for _ in range(15):
+        lock_id = post(tenant.client, f"/api/v1/coupons/lock/{code}", {"user_id": "shopper"}).json()["lock_id"]
+        response = post(tenant.client, f"/api/v1/coupons/unlock/{code}", {"user_id": "shopper", "lock_id": lock_id})
+        assert response.status_code == 200
+
+
+@override_settings(FAILED_LOOKUP_LIMIT="3/min")
+def test_the_failed_lookup_limit_is_a_setting(tenant):
+    for i in range(3):
+        post(tenant.client, f"/api/v1/coupons/assign/NOPE-{i}", {"user_id": "prober"})
+    assert_problem(post(tenant.client, "/api/v1/coupons/assign/NOPE-9", {"user_id": "prober"}), 429, "throttled")
+
+
+def _count_in_a_race(times: int) -> list[int]:
+    window = Window.current(f"race:{uuid.uuid4()}", 60)
+    return race(lambda i: counter_add(window), times=times, workers=16)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_database_counter_is_atomic_under_a_race():
+    results = _count_in_a_race(200)
+    assert sorted(results) == list(range(1, 201))
+
+
+@pytest.mark.skipif(not redis_available(), reason="no Redis at 127.0.0.1:6379")
+@pytest.mark.django_db(transaction=True)
+@override_settings(REDIS_URL=REDIS_URL)
+def test_redis_counter_is_atomic_under_a_race():
+    results = _count_in_a_race(200)
+    assert sorted(results) == list(range(1, 201))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_guesses_cannot_exceed_the_failed_lookup_limit(live_server):
+    tenant = make_tenant()
+
+    def guess(i: int):
+        url = f"{live_server.url}/api/v1/coupons/lock/GUESS-{i}"
+        return http("POST", url, key=tenant.key, body={"user_id": "prober"}).status
+
+    statuses = race(guess, times=30, workers=15)
+    assert statuses.count(404) == 10
+    assert statuses.count(429) == 20
