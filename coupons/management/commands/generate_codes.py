@@ -1,0 +1,33 @@
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+
+from coupons.bulk import codes_generate
+from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
+from couponsite.errors import ServiceError
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate random codes into a book, in batches, all or nothing: a failure or Ctrl-C stores none. "
+        "'#' in the pattern is one random character; other characters are literal."
+    )
+
+    def add_arguments(self, parser) -> None:
+        add_book_option(parser)
+        parser.add_argument("--count", type=int, required=True, metavar="N", help="How many codes to create.")
+        parser.add_argument("--pattern", help="Code pattern, e.g. SPRING-####-####; default: the book's pattern.")
+        add_progress_option(parser)
+
+    def handle(self, *args, book: int, count: int, pattern: str | None, no_progress: bool, **options) -> None:
+        target = book_or_error(book)
+        started = time.monotonic()
+        try:
+            with progress_bar(self, total=count, unit="codes", enabled=not no_progress) as progress:
+                created = codes_generate(book=target, count=count, pattern=pattern, progress=progress)
+        except ServiceError as error:
+            raise service_error(error) from error
+        except KeyboardInterrupt:
+            raise CommandError("Interrupted: no code was stored.", returncode=130) from None
+        elapsed = time.monotonic() - started
+        self.stdout.write(f"Created {created:,} codes in book {target.pk} ({target.name}) in {elapsed:.1f} s.")

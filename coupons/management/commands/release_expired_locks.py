@@ -1,0 +1,19 @@
+from django.core.management.base import BaseCommand
+
+from coupons.services import locks_release_expired
+from couponsite.actors import Actor
+
+
+class Command(BaseCommand):
+    help = (
+        "Write back every coupon lock past its time (state assigned, one lock_expired event each). "
+        "Idempotent, and safe to run from cron every minute while traffic runs."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--batch-size", type=int, default=1000, help="Coupons read per query (default 1000).")
+
+    def handle(self, *args, batch_size: int, **options) -> None:
+        released = locks_release_expired(actor=Actor.system("release_expired_locks"), batch_size=batch_size)
+        if options["verbosity"] > 0:
+            self.stdout.write(f"Released {released:,} expired locks.")
