@@ -34,6 +34,8 @@ else:
     SECRET_KEY = env.str("SECRET_KEY", default=f"insecure-{DJANGO_ENV}-key-never-used-in-production-" + "x" * 20)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "testserver"])
+if PRODUCTION and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS (the host names this service answers to) is required in production")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [

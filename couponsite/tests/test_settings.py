@@ -1,0 +1,73 @@
+"""Production mode refuses unsafe settings; each check starts a fresh process."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STRONG_KEY = "k" * 30 + "-Strong-Random-Secret-Key-For-Tests-0123456789"
+PRODUCTION = {"DJANGO_ENV": "production", "SECRET_KEY": STRONG_KEY, "ALLOWED_HOSTS": "coupons.example.com"}
+
+
+def django(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "DEBUG"}}
+    environment.update(env)
+    # A database that is never contacted: these commands must not need one.
+    environment.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:1/unused")
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_production_without_secret_key_refuses_to_start():
+    result = django("check", **{**PRODUCTION, "SECRET_KEY": ""})
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_without_allowed_hosts_refuses_to_start():
+    result = django("check", **{**PRODUCTION, "ALLOWED_HOSTS": ""})
+
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS" in result.stderr
+
+
+def test_production_is_the_default_mode():
+    result = django("check")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_production_refuses_debug():
+    result = django("check", **PRODUCTION, DEBUG="true")
+
+    assert result.returncode != 0
+    assert "DEBUG" in result.stderr
+
+
+def test_check_deploy_is_clean_in_production_mode():
+    result = django("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_logs_are_json_lines():
+    code = "import logging, django; django.setup(); logging.getLogger('probe').warning('hello')"
+    environment = {k: v for k, v in os.environ.items() if k not in {*PRODUCTION, "DEBUG"}}
+    environment.update(
+        **PRODUCTION,
+        DJANGO_SETTINGS_MODULE="couponsite.settings",
+        DATABASE_URL="postgres://postgres@127.0.0.1:1/unused",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+    (line,) = [line for line in result.stderr.splitlines() if "hello" in line]
+    record = json.loads(line)
+    assert (record["level"], record["name"], record["message"]) == ("WARNING", "probe", "hello")
