@@ -6,11 +6,20 @@ SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory'
   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
 """
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup"}
+
+
+def uses_database(item: pytest.Item) -> bool:
+    return item.get_closest_marker("django_db") is not None or bool(DATABASE_FIXTURES & set(item.fixturenames))
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _no_advisory_lock_left_behind(django_db_setup, django_db_blocker):
+def _no_advisory_lock_left_behind(request, django_db_blocker):
     """After the whole suite, no advisory lock of ours may still be held."""
+    if not any(uses_database(item) for item in request.session.items):
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
     yield
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         cursor.execute(HELD_ADVISORY_LOCKS)

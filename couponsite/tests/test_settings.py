@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,3 +72,12 @@ def test_production_logs_are_json_lines():
     (line,) = [line for line in result.stderr.splitlines() if "hello" in line]
     record = json.loads(line)
     assert (record["level"], record["name"], record["message"]) == ("WARNING", "probe", "hello")
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    source = (ROOT / "couponsite" / "settings.py").read_text()
+    read = set(re.findall(r'env\.(?:str|int|bool|list|db)\(\s*"([A-Z_]+)"', source))
+    documented = set(re.findall(r"^#?\s*([A-Z_]+)=", (ROOT / ".env.example").read_text(), re.MULTILINE))
+
+    assert len(read) > 15
+    assert read - documented == set()
