@@ -4,7 +4,7 @@ table of DESIGN.md exactly (no trailing slash)."""
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from api.views.books import BookCouponViewSet, BookViewSet
+from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
 from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
 from api.views.problems import problem_type
 
@@ -12,7 +12,7 @@ v1 = [
     path("books", BookViewSet.as_view({"get": "list", "post": "create"}), name="books"),
     path("books/<int:book_id>", BookViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="book"),
     path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
-    path("books/<int:book_id>/codes/upload", BookViewSet.as_view({"post": "upload"}), name="book-upload"),
+    path("books/<int:book_id>/codes/upload", BookUploadViewSet.as_view({"post": "upload"}), name="book-upload"),
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),

@@ -114,6 +114,10 @@ class BookViewSet(PartnerViewSet):
         created = codes_generate(book=book, count=data["count"], pattern=data.get("pattern"))
         return Response({"created": created}, status=status.HTTP_201_CREATED)
 
+
+class BookUploadViewSet(PartnerViewSet):
+    parser_classes = [JSONParser, parsers.MultiPartParser]
+
     @extend_schema(
         operation_id="books_codes_upload",
         tags=TAG,
@@ -141,11 +145,6 @@ class BookViewSet(PartnerViewSet):
             _check_rows(upload)
             created = codes_import_csv(book=book, stream=upload)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
-
-    def get_parsers(self) -> list[parsers.BaseParser]:
-        if getattr(self, "action", None) == "upload":
-            return [JSONParser(), parsers.MultiPartParser()]
-        return super().get_parsers()
 
 
 def _check_rows(upload: UploadedFile) -> None:

@@ -1,0 +1,133 @@
+"""The book endpoints, one test each, plus pagination, filters and uploads."""
+
+from __future__ import annotations
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from api.tests.conftest import assert_problem, post
+from books.models import Book
+from coupons.models import Coupon, CouponState
+from coupons.services import coupon_assign_random, coupon_lock
+from couponsite.actors import Actor
+
+BOOK_FIELDS = {
+    "id",
+    "name",
+    "description",
+    "max_codes_per_user",
+    "max_redemptions_per_coupon",
+    "valid_from",
+    "valid_until",
+    "code_pattern",
+    "is_active",
+    "created_at",
+}
+
+
+def test_create_a_book(tenant):
+    body = {"name": "Spring", "max_codes_per_user": 2, "max_redemptions_per_coupon": None}
+    response = post(tenant.client, "/api/v1/books", body)
+    assert response.status_code == 201
+    book = response.json()
+    assert set(book) == BOOK_FIELDS
+    assert book["max_codes_per_user"] == 2
+    assert book["max_redemptions_per_coupon"] is None
+    assert Book.objects.get(pk=book["id"]).partner == tenant.partner
+
+
+def test_list_books_pages_the_partners_own_newest_first(tenant, other):
+    newer = post(tenant.client, "/api/v1/books", {"name": "Newer"}).json()
+    response = tenant.client.get("/api/v1/books?page_size=1")
+    page = response.json()
+    assert response.status_code == 200
+    assert page["count"] == 2
+    assert [b["id"] for b in page["results"]] == [newer["id"]]
+    assert page["next"].endswith("page=2&page_size=1")
+
+
+def test_book_detail_counts_coupons_by_state(tenant):
+    coupon = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test"))
+    coupon_lock(partner=tenant.partner, code=coupon.code, user_id="u", actor=Actor.system("test"))
+    response = tenant.client.get(f"/api/v1/books/{tenant.book.pk}")
+    assert response.status_code == 200
+    assert set(response.json()) == BOOK_FIELDS | {"counts"}
+    counts = response.json()["counts"]
+    assert counts == {"available": 4, "assigned": 0, "locked": 1, "redeemed": 0, "void": 0, "total": 5}
+
+
+def test_patch_changes_only_the_fields_given(tenant):
+    response = tenant.client.patch(f"/api/v1/books/{tenant.book.pk}", {"is_active": False}, format="json")
+    assert response.status_code == 200
+    assert response.json()["is_active"] is False
+    assert response.json()["name"] == tenant.book.name
+
+
+def test_patch_refuses_a_window_that_ends_before_it_starts(tenant):
+    body = {"valid_from": "2030-01-02T00:00:00Z", "valid_until": "2030-01-01T00:00:00Z"}
+    response = tenant.client.patch(f"/api/v1/books/{tenant.book.pk}", body, format="json")
+    errors = assert_problem(response, 400, "validation_error")["errors"]
+    assert errors[0]["field"] == "valid_until"
+
+
+def test_generate_codes(tenant):
+    response = post(
+        tenant.client, f"/api/v1/books/{tenant.book.pk}/codes/generate", {"count": 50, "pattern": "G-######"}
+    )
+    assert response.status_code == 201
+    assert response.json() == {"created": 50}
+    assert Coupon.objects.filter(book=tenant.book, code__startswith="G-").count() == 50
+
+
+def test_generate_refuses_a_pattern_too_small_for_the_book(tenant):
+    response = post(tenant.client, f"/api/v1/books/{tenant.book.pk}/codes/generate", {"count": 10, "pattern": "#"})
+    assert assert_problem(response, 400, "validation_error")["errors"][0]["field"] == "pattern"
+
+
+def test_upload_codes_as_json(tenant):
+    response = post(tenant.client, f"/api/v1/books/{tenant.book.pk}/codes/upload", {"codes": ["NEW-1", "NEW-2"]})
+    assert response.status_code == 201
+    assert response.json() == {"created": 2}
+
+
+def test_upload_a_csv_file(tenant):
+    upload = SimpleUploadedFile("codes.csv", b"code\nCSV-1\nCSV-2\nCSV-3\n", content_type="text/csv")
+    response = tenant.client.post(f"/api/v1/books/{tenant.book.pk}/codes/upload", {"file": upload}, format="multipart")
+    assert response.status_code == 201
+    assert response.json() == {"created": 3}
+
+
+def test_an_upload_with_a_bad_row_stores_nothing_and_lists_the_rows(tenant):
+    body = {"codes": ["OK-1", "bad code", "OK-1"]}
+    response = post(tenant.client, f"/api/v1/books/{tenant.book.pk}/codes/upload", body)
+    errors = assert_problem(response, 400, "validation_error")["errors"]
+    assert [e["line"] for e in errors] == [2, 3]
+    assert not Coupon.objects.filter(code="OK-1").exists()
+
+
+def test_book_coupons_are_cursor_paged_in_id_order(tenant):
+    first = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/coupons?page_size=2").json()
+    second = tenant.client.get(first["next"]).json()
+    codes = [c["code"] for c in first["results"] + second["results"]]
+    assert codes == [c.code for c in tenant.coupons()][:4]
+    assert "sort_key" not in first["results"][0]
+
+
+def test_book_coupons_filter_by_effective_state_and_user(tenant):
+    coupon = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test"))
+    coupon_lock(partner=tenant.partner, code=coupon.code, user_id="u", actor=Actor.system("test"))
+    Coupon.objects.filter(pk=coupon.pk).update(locked_until="2000-01-01T00:00:00Z")  # the lock ran out
+
+    assigned = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/coupons?state=assigned").json()["results"]
+    locked = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/coupons?state=locked").json()["results"]
+    mine = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/coupons?user_id=u").json()["results"]
+
+    assert [c["code"] for c in assigned] == [coupon.code]
+    assert assigned[0]["state"] == CouponState.ASSIGNED
+    assert assigned[0]["locked_until"] is None
+    assert locked == []
+    assert [c["code"] for c in mine] == [coupon.code]
+
+
+def test_an_unknown_state_filter_is_a_validation_error(tenant):
+    response = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/coupons?state=lost")
+    assert assert_problem(response, 400, "validation_error")["errors"][0]["field"] == "state"
