@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 PYTHON = VENV / "bin" / "python"
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 def run(*args: str | Path, env: dict[str, str] | None = None) -> None:
@@ -61,8 +62,29 @@ def serve(args: list[str]) -> None:
     os.execve(str(PYTHON), [str(PYTHON), "manage.py", "runserver", address], env)
 
 
+def ensure_chromium() -> None:
+    """The browser tests drive Debian's Chromium (no browser download): install
+    it with apt when it is missing and we are root; otherwise say why not."""
+    if CHROMIUM.exists():
+        return
+    if os.geteuid() != 0:
+        print(
+            f"{CHROMIUM} is missing and only root can install it (apt-get install chromium): "
+            "the browser tests will be skipped here (under CI they fail).",
+            flush=True,
+        )
+        return
+    print("installing Debian's chromium for the browser tests", flush=True)
+    apt_env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    for command in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]):
+        if subprocess.run(command, env=apt_env).returncode != 0:
+            print(f"{' '.join(command)} failed: the browser tests cannot run.", flush=True)
+            return
+
+
 def test(args: list[str]) -> None:
     install("requirements-dev.txt")
+    ensure_chromium()
     env = django_env("test")
     # Two workers for the two cores; a later -n in args wins.
     os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args], env)

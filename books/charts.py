@@ -96,8 +96,7 @@ def state_bar_svg(counts: dict[str, int], *, width: int = 600, height: int = 36)
         )
     return format_html(
         '<svg class="book-chart state-bar" role="img" aria-labelledby="state-bar-title state-bar-desc" '
-        'viewBox="0 0 {w} {h}" width="100%" height="{h}" preserveAspectRatio="none" '
-        'xmlns="http://www.w3.org/2000/svg">'
+        'viewBox="0 0 {w} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">'
         '<title id="state-bar-title">Coupons by state</title>'
         '<desc id="state-bar-desc">{total} coupons: {summary}.</desc>{shapes}</svg>',
         w=width,
@@ -162,35 +161,50 @@ def redemptions_chart_svg(series: list[tuple[date, int]], *, width: int = 600, h
             if b.count
         ),
     )
-    label_days = {0, len(series) // 2, len(series) - 1} if series else set()
+    # First, middle and last day; the ends anchored inwards so that they stay inside.
+    labels = []
+    if bars:
+        first_bar, middle_bar, last_bar = bars[0], bars[len(bars) // 2], bars[-1]
+        labels = [
+            (_n(left + first_bar.x), "start", first_bar.day),
+            (_n(left + middle_bar.x + slot * 0.4), "middle", middle_bar.day),
+            (_n(left + last_bar.x + slot * 0.8), "end", last_bar.day),
+        ]
     x_labels = format_html_join(
         "",
-        '<text x="{}" y="{}" text-anchor="middle" font-size="11" fill="currentColor">{}</text>',
-        (
-            (_n(left + b.x + slot * 0.4), height - 6, b.day.strftime("%b %d"))
-            for i, b in enumerate(bars)
-            if i in label_days
-        ),
+        '<text x="{}" y="{}" text-anchor="{}" font-size="11" fill="currentColor">{}</text>',
+        ((x, height - 6, anchor, day.strftime("%b %d")) for x, anchor, day in labels),
     )
     axis = format_html(
         '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="currentColor" stroke-width="1"/>'
-        '<text x="{tx}" y="{ty}" text-anchor="end" font-size="11" fill="currentColor">{peak}</text>'
         '<text x="{tx}" y="{b}" text-anchor="end" font-size="11" fill="currentColor">0</text>',
         l=left,
         r=width,
         b=top + plot_height,
         tx=left - 6,
-        ty=top + 4,
-        peak=f"{peak:,}",
     )
+    if peak:
+        scale = format_html(
+            '<text x="{}" y="{}" text-anchor="end" font-size="11" fill="currentColor">{}</text>',
+            left - 6,
+            top + 4,
+            f"{peak:,}",
+        )
+    else:
+        scale = format_html(
+            '<text x="{}" y="{}" text-anchor="middle" fill="currentColor">No redemptions in these {} days</text>',
+            _n(left + plot_width / 2),
+            _n(top + plot_height / 2),
+            len(series),
+        )
     first, last = (series[0][0], series[-1][0]) if series else (None, None)
     return format_html(
         '<svg class="book-chart redemptions-chart" role="img" '
         'aria-labelledby="redemptions-chart-title redemptions-chart-desc" '
-        'viewBox="0 0 {w} {h}" width="100%" height="{h}" xmlns="http://www.w3.org/2000/svg">'
+        'viewBox="0 0 {w} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">'
         '<title id="redemptions-chart-title">Redemptions per day</title>'
         '<desc id="redemptions-chart-desc">{total} from {first} to {last}; the busiest day had {peak}.</desc>'
-        "{axis}{columns}{x_labels}</svg>",
+        "{axis}{scale}{columns}{x_labels}</svg>",
         w=width,
         h=height,
         total=_plural(total, "redemption"),
@@ -198,6 +212,7 @@ def redemptions_chart_svg(series: list[tuple[date, int]], *, width: int = 600, h
         last=last,
         peak=f"{peak:,}",
         axis=axis,
+        scale=scale,
         columns=columns,
         x_labels=x_labels,
     )

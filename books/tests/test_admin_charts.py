@@ -24,7 +24,7 @@ def test_state_bar_names_itself_for_screen_readers():
 
     assert 'role="img"' in svg
     assert 'aria-labelledby="state-bar-title state-bar-desc"' in svg
-    assert "<title id=\"state-bar-title\">Coupons by state</title>" in svg
+    assert '<title id="state-bar-title">Coupons by state</title>' in svg
     assert "2,000 coupons: available 1,500, assigned 0, locked 500, redeemed 0, void 0." in svg
     assert "<title>Available: 1,500 (75.0 %)</title>" in svg
     assert svg.count("<rect") == 2
@@ -35,6 +35,13 @@ def test_an_empty_book_draws_an_outline_that_says_so():
 
     assert "No coupons yet" in svg
     assert "0 coupons" in svg
+
+
+def test_a_quiet_month_says_so_instead_of_drawing_an_empty_scale():
+    svg = charts.redemptions_chart_svg([(date(2030, 1, 1) + timedelta(days=i), 0) for i in range(30)])
+
+    assert "No redemptions in these 30 days" in svg
+    assert "<rect" not in svg
 
 
 def test_daily_bars_scale_to_the_busiest_day():
@@ -51,7 +58,7 @@ def test_redemptions_chart_describes_the_period_and_draws_one_column_per_busy_da
 
     svg = charts.redemptions_chart_svg(series)
 
-    assert "<desc id=\"redemptions-chart-desc\">30 redemptions from 2030-01-01 to 2030-01-30" in svg
+    assert '<desc id="redemptions-chart-desc">30 redemptions from 2030-01-01 to 2030-01-30' in svg
     assert "the busiest day had 2." in svg
     assert len(re.findall(r"<rect [^>]*><title>", svg)) == 20  # the days with 1 or 2
     assert "<title>2030-01-02: 1 redemption</title>" in svg
