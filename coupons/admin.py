@@ -8,13 +8,16 @@ facet counts, search by exact code or user id on the indexes that serve them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.urls import path
 from django.utils import timezone
 
 from books.models import Partner
+from coupons import admin_views
 from coupons.admin_csv import csv_export_response
 from coupons.admin_paging import EstimatedCountPaginator
 from coupons.codes import code_problem
@@ -107,6 +110,29 @@ class CouponAdmin(admin.ModelAdmin):
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                f"<path:object_id>/{name.replace('_', '-')}/",
+                wrap(partial(self._coupon_action, action=name)),
+                name=f"coupons_coupon_{name}",
+            )
+            for name in admin_views.COUPON_ACTIONS
+        ] + super().get_urls()
+
+    def _coupon_action(self, request: HttpRequest, object_id: str, *, action: str):
+        return admin_views.coupon_action_view(self, request, object_id, action)
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        coupon = self.get_object(request, object_id)
+        can_change = self.has_change_permission(request)
+        extra_context = {
+            **(extra_context or {}),
+            "coupon_actions": admin_views.actions_for(coupon) if coupon and can_change else [],
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Coupon], search_term: str

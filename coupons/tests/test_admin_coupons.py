@@ -226,3 +226,64 @@ def test_search_by_code_or_user_uses_the_indexes():
     assert "coupon_code_unique_per_partner_ci" in plan
     assert "coupon_user_idx" in plan
     assert "Seq Scan" not in plan
+
+
+def test_coupon_page_offers_the_actions_that_fit_its_state_to_managers_only():
+    book = BookFactory()
+    make_coupons(book, 1)
+    code = f"C{book.pk}-0000000"
+    coupon_assign_code(partner=book.partner, code=code, user_id="u1", actor=SYSTEM)
+    locked = coupon_lock(partner=book.partner, code=code, user_id="u1", actor=SYSTEM)
+    url = reverse("admin:coupons_coupon_change", args=[locked.pk])
+
+    manager_page = client_for(staff_user(role=COUPON_MANAGERS)).get(url).content.decode()
+    support_page = client_for(staff_user(role=SUPPORT)).get(url).content.decode()
+
+    assert reverse("admin:coupons_coupon_void", args=[locked.pk]) in manager_page
+    assert reverse("admin:coupons_coupon_release_lock", args=[locked.pk]) in manager_page
+    assert "/void/" not in support_page
+    assert "/release-lock/" not in support_page
+
+
+def test_void_from_the_coupon_page_asks_first_then_voids_as_the_staff_user():
+    coupon = make_coupons(BookFactory(), 1)[0]
+    manager = staff_user(role=COUPON_MANAGERS)
+    client = client_for(manager)
+    url = reverse("admin:coupons_coupon_void", args=[coupon.pk])
+
+    question = client.get(url)
+    coupon.refresh_from_db()
+    assert question.status_code == 200
+    assert f"Void coupon {coupon.code}?" in question.content.decode()
+    assert coupon.state == "available"
+
+    response = client.post(url)
+
+    coupon.refresh_from_db()
+    assert response["Location"] == reverse("admin:coupons_coupon_change", args=[coupon.pk])
+    assert coupon.state == "void"
+    event = CouponEvent.objects.get(coupon=coupon)
+    assert (event.action, event.actor_kind, event.actor_id) == ("void", "staff", str(manager.pk))
+    assert messages_of(response) == [f"Voided coupon {coupon.code}."]
+
+
+def test_releasing_the_lock_of_an_unlocked_coupon_says_why_not():
+    coupon = make_coupons(BookFactory(), 1)[0]
+    client = client_for(staff_user(role=COUPON_MANAGERS))
+
+    response = client.post(reverse("admin:coupons_coupon_release_lock", args=[coupon.pk]))
+
+    assert messages_of(response) == [f"{coupon.code}: The coupon is not locked"]
+    assert not CouponEvent.objects.exists()
+
+
+@pytest.mark.parametrize("action", ["void", "release_lock"])
+def test_support_cannot_void_or_release_from_the_coupon_page(action):
+    coupon = make_coupons(BookFactory(), 1)[0]
+    client = client_for(staff_user(role=SUPPORT))
+    url = reverse(f"admin:coupons_coupon_{action}", args=[coupon.pk])
+
+    assert client.get(url).status_code == 403
+    assert client.post(url).status_code == 403
+    coupon.refresh_from_db()
+    assert coupon.state == "available"
