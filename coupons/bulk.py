@@ -107,9 +107,9 @@ def _generate_batch(
     with an existing code of the partner (or with each other)."""
     missing = count
     for _ in range(1 + MAX_TOP_UPS):
-        rows = codes.random_code_rows(pattern, keys.draw(missing))
         with cursor.copy(sql.SQL("COPY {} (code, sort_key) FROM STDIN").format(staging)) as copy:
-            copy.write(rows)
+            for start in range(0, missing, COPY_CHUNK):
+                copy.write(codes.random_code_rows(pattern, keys.draw(min(COPY_CHUNK, missing - start))))
         cursor.execute(insert, {"book": book.pk, "partner": book.partner_id})
         missing -= cursor.rowcount
         cursor.execute(sql.SQL("TRUNCATE {}").format(staging))

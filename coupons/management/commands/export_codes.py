@@ -1,4 +1,6 @@
 import csv
+import os
+import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
@@ -36,6 +38,11 @@ class Command(BaseCommand):
                 exported = self._write(stream, codes_export_rows(book=target, state=state), progress)
         except ServiceError as error:
             raise service_error(error) from error
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly, as Unix tools do,
+            # and keep the interpreter's last flush from failing again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
         finally:
             if output:
                 stream.close()
