@@ -31,7 +31,9 @@ class ProblemJsonForApiErrors:
             return response
         status = response.status_code
         body = problem_body(code=code_for_status(status), status=status)
-        problem = HttpResponse(json.dumps(body), status=status, content_type=PROBLEM_CONTENT_TYPE)
+        problem = HttpResponse(
+            json.dumps(body, separators=(",", ":")), status=status, content_type=PROBLEM_CONTENT_TYPE
+        )
         for header in ("Allow", "Retry-After", "WWW-Authenticate", "X-Request-ID"):
             if header in response:
                 problem[header] = response[header]
