@@ -12,9 +12,9 @@ from coupons.codes import CODE_PATTERN_RE
 from couponsite.actors import Actor
 
 
+# Every partner endpoint: authenticated by API key, scoped to its partner. (A
+# comment, not a docstring: the schema would show it on every operation.)
 class PartnerViewSet(viewsets.GenericViewSet):
-    """Every partner endpoint: authenticated by API key, scoped to its partner."""
-
     @property
     def partner(self) -> Partner:
         return principal(self.request).partner

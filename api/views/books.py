@@ -43,7 +43,7 @@ class BookViewSet(PartnerViewSet):
         tags=TAG,
         summary="List the partner's books, newest first",
         responses={200: BookSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A page of books", {"count": 1, "next": None, "previous": None, "results": [s.BOOK]})],
+        examples=[s.example("A page of books", s.BOOK)],
     )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(book_list(partner=self.partner))
@@ -170,7 +170,7 @@ class BookCouponViewSet(PartnerViewSet):
         tags=TAG,
         summary="The book's coupons in id order, a cursor page at a time",
         responses={200: CouponSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A page", {"next": None, "previous": None, "results": [s.COUPON]})],
+        examples=[s.example("A page of coupons", s.COUPON)],
     )
     def list(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)

@@ -79,7 +79,7 @@ class CouponViewSet(PartnerViewSet):
         tags=TAG,
         summary="A coupon's events, oldest first, a cursor page at a time",
         responses={200: CouponEventSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("History", {"next": None, "previous": None, "results": [s.EVENT]})],
+        examples=[s.example("History", s.EVENT)],
     )
     def history(self, request: Request, code: str) -> Response:
         events = coupon_history(coupon=coupon_get(partner=self.partner, code=code))
@@ -88,7 +88,8 @@ class CouponViewSet(PartnerViewSet):
 
 
 class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
-    """Endpoints that look a code up for a user: failed look-ups are limited."""
+    """A user's failed look-ups (`not_found`, `coupon_not_held`) are limited: past `FAILED_LOOKUP_LIMIT`
+    (10 a minute by default) that user gets `429 throttled` until the window ends."""
 
     @extend_schema(
         operation_id="coupons_assign_code",
@@ -178,7 +179,7 @@ class UserCouponViewSet(PartnerViewSet):
         summary="A user's coupons in id order, a cursor page at a time",
         parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="1 to 128 characters.")],
         responses={200: CouponSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A page", {"next": None, "previous": None, "results": [s.COUPON]})],
+        examples=[s.example("A page of coupons", s.COUPON)],
     )
     def list(self, request: Request, user_id: str) -> Response:
         field = user_id_field()
