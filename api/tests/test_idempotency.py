@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from datetime import timedelta
@@ -12,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from api.models import IdempotencyKey
+from api.models import IdempotencyKey, RateCounter
 from api.tests.conftest import assert_problem, http, make_tenant, post
 from api.tests.test_tenant_isolation import PARAMETER, ROUTES
 from books.models import Book
@@ -108,12 +109,19 @@ def test_a_key_older_than_24_hours_is_forgotten(tenant):
     assert IdempotencyKey.objects.get().fingerprint  # one row, rewritten
 
 
-def test_purge_deletes_keys_older_than_24_hours(tenant):
+def test_purge_deletes_keys_older_than_24_hours_and_ended_counters(tenant):
     post(tenant.client, "/api/v1/books", {"name": "A"}, HTTP_IDEMPOTENCY_KEY="old")
     post(tenant.client, "/api/v1/books", {"name": "B"}, HTTP_IDEMPOTENCY_KEY="new")
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
-    call_command("purge_idempotency_keys", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    RateCounter.objects.create(key="ended", count=3, expires_at=timezone.now() - timedelta(seconds=1))
+    out = io.StringIO()
+
+    call_command("purge_idempotency_keys", stdout=out)
+
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    assert not RateCounter.objects.filter(key="ended").exists()
+    assert RateCounter.objects.exists()  # the window of the requests above is still running
+    assert out.getvalue().startswith("Purged 1 idempotency keys")
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"], ids=["empty", "too long", "not ascii"])
