@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
+from playwright import sync_api as playwright_sync
 
 from books.models import Book
 from books.roles import COUPON_MANAGERS
@@ -22,8 +23,6 @@ from coupons.models import Coupon
 from coupons.services import coupon_assign_code, coupon_lock, coupon_redeem
 from couponsite.actors import Actor
 from redemptions.models import Redemption
-
-playwright_sync = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
