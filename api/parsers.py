@@ -9,6 +9,27 @@ from django.conf import settings
 from rest_framework import exceptions, parsers
 from rest_framework.utils import json as drf_json
 
+# Far beyond any real request; keeps every recursive walk of the data (the
+# fingerprint, serializers, json.dumps in the services) well inside Python's
+# recursion limit.
+MAX_DEPTH = 64
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
 
 class JSONParser(parsers.JSONParser):
     """DRF's parser reads the whole stream, whatever its size, and lets a
@@ -20,6 +41,9 @@ class JSONParser(parsers.JSONParser):
         if len(raw) > limit:
             raise exceptions.ValidationError({"body": [f"The body must be at most {limit} bytes."]})
         try:
-            return json.loads(raw, parse_constant=drf_json.strict_constant)
+            data = json.loads(raw, parse_constant=drf_json.strict_constant)
         except (ValueError, RecursionError) as error:
             raise exceptions.ParseError(f"JSON parse error - {error}") from error
+        if _deeper_than(data, MAX_DEPTH):
+            raise exceptions.ParseError(f"JSON parse error - nested deeper than {MAX_DEPTH} levels")
+        return data

@@ -139,9 +139,20 @@ class RedeemSerializer(serializers.Serializer):
             raise serializers.ValidationError("Must be valid Unicode text.") from error
         if len(encoded) > settings.API_METADATA_MAX_BYTES:
             raise serializers.ValidationError(f"Must be at most {settings.API_METADATA_MAX_BYTES} bytes of JSON.")
-        if b"\\u0000" in encoded:
+        if _holds_nul(metadata):
+            # PostgreSQL's jsonb cannot store U+0000.
             raise serializers.ValidationError("Must not contain NUL characters.")
         return metadata
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 class RollbackSerializer(serializers.Serializer):
