@@ -86,6 +86,8 @@ def test(args: list[str]) -> None:
     install("requirements-dev.txt")
     ensure_chromium()
     env = django_env("test")
+    database = "DATABASE_URL" if env.get("DATABASE_URL") else f"embedded PostgreSQL in {ROOT / 'var' / 'pgdata'}"
+    print(f"testing on {database}", flush=True)
     # Two workers for the two cores; a later -n in args wins.
     os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args], env)
 

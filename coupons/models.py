@@ -30,7 +30,9 @@ class Coupon(models.Model):
     """One code of one book. The state field is protected: it changes only
     through the transitions below, which services call under an advisory lock."""
 
-    book = models.ForeignKey(Book, on_delete=models.PROTECT, related_name="coupons")
+    # No index of its own: the (book, ...) indexes below serve every look-up by
+    # book, and each extra index slows the bulk loads.
+    book = models.ForeignKey(Book, on_delete=models.PROTECT, related_name="coupons", db_index=False)
     # Denormalised from the book so that the database can hold codes unique
     # per partner, case-insensitively.
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
@@ -169,7 +171,7 @@ class CouponEvent(models.Model):
         ROLLBACK = "rollback"
         VOID = "void"
 
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events")
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events", db_index=False)
     action = models.CharField(max_length=16, choices=Action.choices)
     from_state = models.CharField(max_length=16, choices=S.choices)
     to_state = models.CharField(max_length=16, choices=S.choices)

@@ -11,7 +11,7 @@ class Redemption(models.Model):
     use back; the row and its history stay."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions", db_index=False)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
