@@ -4,6 +4,7 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework import exceptions, serializers, viewsets
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
 
 from api.authentication import principal
@@ -12,9 +13,20 @@ from coupons.codes import CODE_PATTERN_RE
 from couponsite.actors import Actor
 
 
+class PartnerMetadata(SimpleMetadata):
+    """OPTIONS without DRF's description of the POST body: it needs a
+    ``serializer_class``, which our views do not have (each action parses with
+    its own serializer, and the OpenAPI schema describes every body)."""
+
+    def determine_actions(self, request: Request, view: Any) -> dict[str, Any]:
+        return {}
+
+
 # Every partner endpoint: authenticated by API key, scoped to its partner. (A
 # comment, not a docstring: the schema would show it on every operation.)
 class PartnerViewSet(viewsets.GenericViewSet):
+    metadata_class = PartnerMetadata
+
     @property
     def partner(self) -> Partner:
         return principal(self.request).partner
