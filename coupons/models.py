@@ -106,6 +106,10 @@ class Coupon(models.Model):
         return S.ASSIGNED if self.lock_has_expired(now=now) else self.state
 
     def redemptions_remaining(self, *, limit: int | None) -> int | None:
+        """Uses left under the book's ``limit`` (None: unlimited). A redeemed or
+        void coupon has none, even if the book's limit is raised later."""
+        if self.state in (S.REDEEMED, S.VOID):
+            return 0
         if limit is None:
             return None
         return max(limit - self.redemption_count, 0)

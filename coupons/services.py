@@ -39,6 +39,9 @@ from couponsite.locks import LockKind, advisory_xact_lock
 from redemptions.models import Redemption
 
 Action = CouponEvent.Action
+# The clock, not the caller, ends a lock: an expiry found while serving a
+# request is recorded as the system's (the event still carries the request id).
+LOCK_EXPIRY = Actor.system("lock_expiry")
 METADATA_MAX_BYTES = 4096
 # States that count towards a book's max_codes_per_user. A voided coupon does
 # not: staff took it away, so the user may be given another.
@@ -108,7 +111,7 @@ def coupon_for_update(coupon_id: int) -> Coupon:
     return Coupon.objects.select_for_update(of=("self",)).select_related("book").get(pk=coupon_id)
 
 
-def coupon_expire_lock_if_due(*, coupon: Coupon, now: datetime, actor: Actor) -> bool:
+def coupon_expire_lock_if_due(*, coupon: Coupon, now: datetime, actor: Actor = LOCK_EXPIRY) -> bool:
     """An expired lock counts as released: write that down before acting on it."""
     if not coupon.lock_has_expired(now=now):
         return False
@@ -171,7 +174,7 @@ def coupon_lock(*, partner: Partner, code: str, user_id: str, actor: Actor) -> C
         now = timezone.now()
         _ensure_held_by(coupon, user_id=user_id)
         _ensure_book_open(coupon.book, now=now)
-        coupon_expire_lock_if_due(coupon=coupon, now=now, actor=actor)
+        coupon_expire_lock_if_due(coupon=coupon, now=now)
         if coupon.state == CouponState.LOCKED:
             raise CouponLocked("The coupon is locked already")
         _ensure_uses_remain(coupon)
@@ -222,7 +225,7 @@ def coupon_redeem(
         _ensure_held_by(coupon, user_id=user_id)
         _ensure_uses_remain(coupon)
         _ensure_book_open(coupon.book, now=now)
-        coupon_expire_lock_if_due(coupon=coupon, now=now, actor=actor)
+        coupon_expire_lock_if_due(coupon=coupon, now=now)
         if coupon.state == CouponState.LOCKED and coupon.lock_id != lock_id:
             raise CouponLocked("The coupon is locked under another lock id")
         from_state = coupon.state

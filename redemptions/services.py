@@ -36,7 +36,7 @@ def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: s
             raise RedemptionRolledBack("The redemption was rolled back already")
         if coupon.state == CouponState.VOID:
             raise CouponVoid("The coupon was voided")
-        coupon_expire_lock_if_due(coupon=coupon, now=timezone.now(), actor=actor)
+        coupon_expire_lock_if_due(coupon=coupon, now=timezone.now())
         from_state = coupon.state
         if coupon.state == CouponState.LOCKED:
             coupon.roll_back_redemption_while_locked()

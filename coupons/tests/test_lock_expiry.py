@@ -56,8 +56,13 @@ def test_an_expired_lock_can_be_taken_again_and_the_old_lock_id_is_refused(actor
         coupon_unlock(partner=coupon.partner, code=coupon.code, user_id="alice", lock_id=old_lock_id, actor=actor)
     with pytest.raises(CouponLocked):
         coupon_redeem(partner=coupon.partner, code=coupon.code, user_id="alice", lock_id=old_lock_id, actor=actor)
-    actions = list(relocked.events.values_list("action", flat=True))
-    assert actions == ["assign", "lock", "lock_expired", "lock"]
+    history = list(relocked.events.values_list("action", "actor_kind", "actor_id"))
+    assert history == [
+        ("assign", "api_key", "testkey"),
+        ("lock", "api_key", "testkey"),
+        ("lock_expired", "system", "lock_expiry"),
+        ("lock", "api_key", "testkey"),
+    ]
 
 
 @pytest.mark.django_db

@@ -204,3 +204,20 @@ def test_every_transition_writes_exactly_one_event(held, actor):
         ("lock", "assigned", "locked"),
         ("redeem", "locked", "redeemed"),
     ]
+
+
+def test_a_redeemed_coupon_stays_used_up_when_the_books_limit_is_raised(held, actor):
+    redeem(held, actor)
+    held.book.max_redemptions_per_coupon = 3
+    held.book.save()
+
+    stored = Coupon.objects.select_related("book").get(pk=held.pk)
+    assert stored.redemptions_remaining(limit=stored.book.max_redemptions_per_coupon) == 0
+    with pytest.raises(CouponRedeemed):
+        redeem(held, actor)
+
+
+def test_a_void_coupon_has_no_uses_left_even_when_unlimited(actor):
+    coupon = CouponFactory(book=BookFactory(max_redemptions_per_coupon=None))
+    voided = coupon_void(coupon=coupon, actor=Actor.staff(1))
+    assert voided.redemptions_remaining(limit=None) == 0
