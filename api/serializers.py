@@ -3,17 +3,16 @@ range of each field: the services decide everything else."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
 from books.selectors import ID_MAX
 from books.services import MAX_LIMIT
 from coupons.models import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH, Coupon, CouponEvent, CouponState
+from coupons.services import metadata_problem
 from couponsite.actors import ActorKind
 from redemptions.models import Redemption
 from redemptions.services import ROLLBACK_REASON_MAX_LENGTH
@@ -133,26 +132,10 @@ class RedeemSerializer(serializers.Serializer):
     )
 
     def validate_metadata(self, metadata: dict) -> dict:
-        try:
-            encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode()
-        except UnicodeEncodeError as error:
-            raise serializers.ValidationError("Must be valid Unicode text.") from error
-        if len(encoded) > settings.API_METADATA_MAX_BYTES:
-            raise serializers.ValidationError(f"Must be at most {settings.API_METADATA_MAX_BYTES} bytes of JSON.")
-        if _holds_nul(metadata):
-            # PostgreSQL's jsonb cannot store U+0000.
-            raise serializers.ValidationError("Must not contain NUL characters.")
+        problem = metadata_problem(metadata)
+        if problem:
+            raise serializers.ValidationError(problem)
         return metadata
-
-
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
-    return False
 
 
 class RollbackSerializer(serializers.Serializer):

@@ -42,7 +42,6 @@ Action = CouponEvent.Action
 # The clock, not the caller, ends a lock: an expiry found while serving a
 # request is recorded as the system's (the event still carries the request id).
 LOCK_EXPIRY = Actor.system("lock_expiry")
-METADATA_MAX_BYTES = 4096
 # States that count towards a book's max_codes_per_user. A voided coupon does
 # not: staff took it away, so the user may be given another.
 HELD_STATES = (CouponState.ASSIGNED, CouponState.LOCKED, CouponState.REDEEMED)
@@ -67,16 +66,41 @@ def validate_user_id(user_id: object) -> str:
     return user_id
 
 
+def metadata_problem(metadata: object) -> str | None:
+    """Why ``metadata`` cannot be stored with a redemption, or None. The API's
+    serializer asks this too, so that the limit is measured one way only."""
+    if not isinstance(metadata, dict):
+        return "Must be a JSON object."
+    try:
+        encoded = json.dumps(metadata, ensure_ascii=False, separators=(",", ":")).encode()
+    except UnicodeEncodeError:
+        return "Must be valid Unicode text."
+    except (TypeError, ValueError):
+        return "Must hold only JSON values."
+    if len(encoded) > settings.API_METADATA_MAX_BYTES:
+        return f"Must be at most {settings.API_METADATA_MAX_BYTES} bytes of JSON."
+    if _holds_nul(metadata):
+        # PostgreSQL's jsonb cannot store U+0000.
+        return "Must not contain NUL characters."
+    return None
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
 def validate_metadata(metadata: object) -> dict[str, Any]:
     if metadata is None:
         return {}
-    detail = None
-    if not isinstance(metadata, dict):
-        detail = "metadata must be a JSON object."
-    elif len(json.dumps(metadata, separators=(",", ":")).encode()) > METADATA_MAX_BYTES:
-        detail = f"metadata must be at most {METADATA_MAX_BYTES} bytes of JSON."
-    if detail:
-        raise InvalidInput(detail, errors=[{"field": "metadata", "detail": detail}])
+    problem = metadata_problem(metadata)
+    if problem:
+        raise InvalidInput(f"metadata: {problem}", errors=[{"field": "metadata", "detail": problem}])
     return metadata
 
 

@@ -147,11 +147,22 @@ def test_closed_book_refuses_lock_and_redeem(held, actor):
         redeem(held, actor)
 
 
-@pytest.mark.parametrize("metadata", [[1, 2], "text", {"blob": "x" * 5000}])
+@pytest.mark.parametrize(
+    "metadata", [[1, 2], "text", {"blob": "x" * 5000}, {"nul": "a\x00b"}, {"bad": "\ud800"}, {"set": {1}}]
+)
 def test_metadata_must_be_a_small_json_object(held, actor, metadata):
     with pytest.raises(InvalidInput) as raised:
         redeem(held, actor, metadata=metadata)
     assert raised.value.errors[0]["field"] == "metadata"
+
+
+def test_metadata_limit_counts_utf8_bytes_as_the_api_does(held, actor):
+    # 4,008 bytes of UTF-8; escaped to ASCII the same object is three times longer.
+    metadata = {"e": "\N{GRINNING FACE}" * 1000}
+
+    coupon, redemption = redeem(held, actor, metadata=metadata)
+
+    assert redemption.metadata == metadata
 
 
 def test_void_coupon_refuses_everything(held, actor):
