@@ -81,8 +81,8 @@ class BookAdminForm(forms.ModelForm):
             name = fields.pop("name")
             return book_create(partner=self.cleaned_data["partner"], name=name, **fields)
         changed = {name: value for name, value in fields.items() if name in self.changed_data}
-        # A fresh copy: the dry run must not touch the form's instance.
-        return book_update(book=Book.objects.get(pk=self.instance.pk), **changed)
+        # The service changes its own fresh, locked copy: the dry run leaves the form's instance alone.
+        return book_update(book=self.instance, **changed)
 
 
 class GenerateCodesForm(forms.Form):

@@ -82,11 +82,20 @@ def book_create(*, partner: Partner, name: str, **fields: Any) -> Book:
 
 
 def book_update(*, book: Book, **fields: Any) -> Book:
+    """Change some of the book's fields; returns the book as stored.
+
+    The rules are checked against the row as it stands, locked: two changes
+    made at once (one moving ``valid_from``, the other ``valid_until``) could
+    each pass on a stale copy and together break the window, which the
+    database's check constraint would then answer with a server error.
+    """
     unknown = set(fields) - set(BOOK_FIELDS)
     if unknown:
         raise TypeError(f"unknown book fields: {sorted(unknown)}")
-    for field, value in fields.items():
-        setattr(book, field, value)
-    _validate_book(book)
-    book.save(update_fields=[*fields, "updated_at"])
+    with transaction.atomic():
+        book = Book.objects.select_for_update().get(pk=book.pk)
+        for field, value in fields.items():
+            setattr(book, field, value)
+        _validate_book(book)
+        book.save(update_fields=[*fields, "updated_at"])
     return book
