@@ -1,9 +1,5 @@
-"""CSV export for the admin's read-only lists, safe to open in a spreadsheet.
-
-A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
-is read as a formula by spreadsheet programs; partner metadata, user ids and
-codes are outside data, so such a cell gets a leading single quote (OWASP's
-advice for CSV injection). The file is streamed row by row: an export of a
+"""CSV export for the admin's read-only lists, safe to open in a spreadsheet
+(see ``coupons.spreadsheet``). The file is streamed row by row: an export of a
 whole table never sits in memory.
 """
 
@@ -17,13 +13,9 @@ from django.db.models import Model, QuerySet
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from coupons.spreadsheet import spreadsheet_safe
+
 CHUNK_SIZE = 2000
-
-
-def spreadsheet_safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 class _Echo:

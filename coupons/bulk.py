@@ -30,6 +30,7 @@ from books.models import Book
 from coupons import codes
 from coupons.models import Coupon, CouponState
 from coupons.selectors import coupon_list_for_book
+from coupons.spreadsheet import spreadsheet_safe
 from couponsite.errors import InvalidInput
 from couponsite.locks import LockKind, advisory_xact_lock
 
@@ -431,8 +432,6 @@ class _NewSortKeys:
 
 EXPORT_COLUMNS = ("code", "state", "user_id", "assigned_at", "redemption_count")
 EXPORT_CHUNK = 5_000
-# A spreadsheet runs a cell starting with one of these as a formula.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def codes_export_rows(*, book: Book, state: str | None = None) -> Iterator[list[str | int]]:
@@ -441,8 +440,7 @@ def codes_export_rows(*, book: Book, state: str | None = None) -> Iterator[list[
 
     The state is the one partners see (an expired lock reads as assigned), and
     so is the ``state`` filter. Text cells that a spreadsheet would run as a
-    formula get a leading single quote; codes may start with '-', so such a
-    code is exported as ``'-CODE``.
+    formula get a leading single quote (``coupons.spreadsheet``).
     """
     now = timezone.now()
     rows = (
@@ -454,13 +452,9 @@ def codes_export_rows(*, book: Book, state: str | None = None) -> Iterator[list[
         if coupon_state == CouponState.LOCKED and locked_until <= now:
             coupon_state = CouponState.ASSIGNED
         yield [
-            _spreadsheet_safe(code),
+            spreadsheet_safe(code),
             coupon_state,
-            _spreadsheet_safe(user_id or ""),
+            spreadsheet_safe(user_id),
             assigned_at.isoformat() if assigned_at else "",
             redemption_count,
         ]
-
-
-def _spreadsheet_safe(value: str) -> str:
-    return "'" + value if value.startswith(FORMULA_STARTS) else value

@@ -7,9 +7,9 @@ from django.urls import reverse
 from books.roles import SUPPORT
 from books.tests.admin_helpers import client_for, staff_user
 from books.tests.factories import BookFactory
-from coupons.admin_csv import spreadsheet_safe
 from coupons.models import CouponEvent
 from coupons.services import coupon_assign_code
+from coupons.spreadsheet import spreadsheet_safe
 from coupons.tests.factories import make_coupons
 from couponsite.actors import Actor
 
