@@ -273,7 +273,7 @@ WITH staged AS (
     FROM {staging}
 ), rejected AS (
     SELECT staged.line, staged.code, staged.first_line, existing.book_id AS existing_book_id,
-           staged.code !~ '^[A-Za-z0-9_-]{{1,64}}$' AS malformed
+           staged.code !~ %(code_regex)s AS malformed
     FROM staged
     LEFT JOIN coupons_coupon existing
         ON upper(existing.code) = upper(staged.code) AND existing.partner_id = %(partner)s
@@ -292,7 +292,12 @@ def _reject(cursor: Any, *, staging: sql.Identifier, book: Book) -> None:
     cursor.execute("SET LOCAL work_mem = '128MB'")
     cursor.execute(
         sql.SQL(REJECTED_ROWS_SQL).format(staging=staging),
-        {"partner": book.partner_id, "value_length": REPORTED_VALUE_MAX_LENGTH, "limit": MAX_REPORTED_ROWS},
+        {
+            "partner": book.partner_id,
+            "code_regex": codes.CODE_REGEX,
+            "value_length": REPORTED_VALUE_MAX_LENGTH,
+            "limit": MAX_REPORTED_ROWS,
+        },
     )
     found = cursor.fetchall()
     if not found:

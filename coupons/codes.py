@@ -9,7 +9,11 @@ from collections.abc import Sequence
 
 from couponsite.errors import InvalidInput
 
-CODE_PATTERN_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The one definition of a code's syntax: the model's check constraint, the
+# import's rejected-rows query and every look-up use these.
+CODE_MAX_LENGTH = 64
+CODE_REGEX = rf"^[A-Za-z0-9_-]{{1,{CODE_MAX_LENGTH}}}$"
+CODE_PATTERN_RE = re.compile(CODE_REGEX)
 # Upper-case letters and digits without the look-alikes 0 O 1 I L.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 RANDOM_CHAR = "#"
@@ -23,8 +27,8 @@ def code_problem(code: str) -> str | None:
     """Why ``code`` is not a valid code, or None."""
     if not code:
         return "empty"
-    if len(code) > 64:
-        return "longer than 64 characters"
+    if len(code) > CODE_MAX_LENGTH:
+        return f"longer than {CODE_MAX_LENGTH} characters"
     # fullmatch: with match, "$" would accept a trailing newline.
     if not CODE_PATTERN_RE.fullmatch(code):
         return "only A-Z, a-z, 0-9, '-' and '_' are allowed"

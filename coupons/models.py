@@ -9,9 +9,8 @@ from django.db.models.functions import Upper
 from django_fsm import FSMField, transition
 
 from books.models import Book, Partner
+from coupons.codes import CODE_MAX_LENGTH, CODE_REGEX
 
-CODE_MAX_LENGTH = 64
-CODE_REGEX = r"^[A-Za-z0-9_-]{1,64}$"
 USER_ID_MAX_LENGTH = 128
 
 

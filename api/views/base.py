@@ -39,7 +39,7 @@ class PartnerViewSet(viewsets.GenericViewSet):
         super().initial(request, *args, **kwargs)
         _check_body_size(request)
         code = kwargs.get("code")
-        if code is not None and not CODE_PATTERN_RE.match(code):
+        if code is not None and not CODE_PATTERN_RE.fullmatch(code):
             # Cannot be a code of anyone's: no need to ask the database.
             raise exceptions.NotFound("No such coupon")
 
