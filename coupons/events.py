@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django_guid import get_guid
 
 from coupons.models import Coupon, CouponEvent
 from couponsite.actors import Actor
+
+if TYPE_CHECKING:
+    from redemptions.models import Redemption
 
 
 def event_record(
@@ -14,7 +19,7 @@ def event_record(
     action: CouponEvent.Action,
     from_state: str,
     actor: Actor,
-    redemption=None,
+    redemption: Redemption | None = None,
 ) -> CouponEvent:
     """Append the event for a transition the caller has just made on ``coupon``."""
     return CouponEvent.objects.create(

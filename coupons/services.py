@@ -129,7 +129,7 @@ def _coupon_id(*, partner: Partner, code: str) -> int:
     return _coupon_ref(partner=partner, code=code)[0]
 
 
-def coupon_for_update(coupon_id: int) -> Coupon:
+def coupon_for_update(*, coupon_id: int) -> Coupon:
     """Take the coupon's advisory lock, then read it fresh and lock its row."""
     advisory_xact_lock(LockKind.COUPON, coupon_id)
     return Coupon.objects.select_for_update(of=("self",)).select_related("book").get(pk=coupon_id)
@@ -181,7 +181,7 @@ def coupon_assign_code(*, partner: Partner, code: str, user_id: str, actor: Acto
     coupon_id, book_id = _coupon_ref(partner=partner, code=code)
     with transaction.atomic():
         advisory_xact_lock(LockKind.BOOK_USER, book_id, user_id)
-        coupon = coupon_for_update(coupon_id)
+        coupon = coupon_for_update(coupon_id=coupon_id)
         now = timezone.now()
         _ensure_book_open(coupon.book, now=now)
         if coupon.state != CouponState.AVAILABLE:
@@ -194,7 +194,7 @@ def coupon_lock(*, partner: Partner, code: str, user_id: str, actor: Actor) -> C
     """Hold the user's coupon at checkout; the returned coupon carries ``lock_id``."""
     user_id = validate_user_id(user_id)
     with transaction.atomic():
-        coupon = coupon_for_update(_coupon_id(partner=partner, code=code))
+        coupon = coupon_for_update(coupon_id=_coupon_id(partner=partner, code=code))
         now = timezone.now()
         _ensure_held_by(coupon, user_id=user_id)
         _ensure_book_open(coupon.book, now=now)
@@ -211,7 +211,7 @@ def coupon_lock(*, partner: Partner, code: str, user_id: str, actor: Actor) -> C
 def coupon_unlock(*, partner: Partner, code: str, user_id: str, lock_id: uuid.UUID, actor: Actor) -> Coupon:
     user_id = validate_user_id(user_id)
     with transaction.atomic():
-        coupon = coupon_for_update(_coupon_id(partner=partner, code=code))
+        coupon = coupon_for_update(coupon_id=_coupon_id(partner=partner, code=code))
         now = timezone.now()
         _ensure_held_by(coupon, user_id=user_id)
         if not coupon.lock_is_live(now=now):
@@ -244,7 +244,7 @@ def coupon_redeem(
     user_id = validate_user_id(user_id)
     metadata = validate_metadata(metadata)
     with transaction.atomic():
-        coupon = coupon_for_update(_coupon_id(partner=partner, code=code))
+        coupon = coupon_for_update(coupon_id=_coupon_id(partner=partner, code=code))
         now = timezone.now()
         _ensure_held_by(coupon, user_id=user_id)
         _ensure_uses_remain(coupon)
@@ -266,7 +266,7 @@ def coupon_redeem(
 def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:
     """Staff take a coupon out of circulation for good."""
     with transaction.atomic():
-        coupon = coupon_for_update(coupon.pk)
+        coupon = coupon_for_update(coupon_id=coupon.pk)
         if coupon.state == CouponState.VOID:
             raise CouponVoid("The coupon was voided already")
         if coupon.state == CouponState.REDEEMED:
@@ -281,7 +281,7 @@ def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:
 def coupon_release_lock(*, coupon: Coupon, actor: Actor) -> Coupon:
     """Staff release a lock without its ``lock_id`` (a checkout that died)."""
     with transaction.atomic():
-        coupon = coupon_for_update(coupon.pk)
+        coupon = coupon_for_update(coupon_id=coupon.pk)
         if coupon.state != CouponState.LOCKED:
             raise CouponNotLocked("The coupon is not locked")
         coupon.unlock()
@@ -310,7 +310,7 @@ def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000)
             return released
         for coupon_id in due:
             with transaction.atomic():
-                coupon = coupon_for_update(coupon_id)
+                coupon = coupon_for_update(coupon_id=coupon_id)
                 released += coupon_expire_lock_if_due(coupon=coupon, now=timezone.now(), actor=actor)
         if len(due) < batch_size:
             return released

@@ -30,7 +30,7 @@ def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: s
     if coupon_id is None:
         raise NotFound("No such redemption")
     with transaction.atomic():
-        coupon = coupon_for_update(coupon_id)
+        coupon = coupon_for_update(coupon_id=coupon_id)
         redemption = Redemption.objects.select_for_update().get(pk=redemption_id)
         if redemption.is_rolled_back:
             raise RedemptionRolledBack("The redemption was rolled back already")
