@@ -11,8 +11,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django_fsm import can_proceed
 
-from coupons.models import Coupon, CouponState
+from coupons.models import Coupon
 from coupons.services import coupon_release_lock, coupon_void
 from couponsite.actors import Actor
 from couponsite.errors import ServiceError
@@ -20,28 +21,30 @@ from couponsite.errors import ServiceError
 if TYPE_CHECKING:
     from coupons.admin import CouponAdmin
 
-# name: (service, title, what the page asks, message on success, states it applies to)
-COUPON_ACTIONS: dict[str, tuple[Callable[..., Coupon], str, str, str, set[str]]] = {
+# name: (service, title, what the page asks, message on success, the model
+# transition it makes: the page offers an action only where that transition
+# may start, so that the states allowed are the state machine's own)
+COUPON_ACTIONS: dict[str, tuple[Callable[..., Coupon], str, str, str, str]] = {
     "void": (
         coupon_void,
         "Void coupon",
         "Void coupon {code}? It can never be assigned, locked or redeemed again.",
         "Voided coupon {code}.",
-        {CouponState.AVAILABLE, CouponState.ASSIGNED, CouponState.LOCKED},
+        "void",
     ),
     "release_lock": (
         coupon_release_lock,
         "Release lock",
         "Release the lock on coupon {code}? A checkout holding it will have to lock it again.",
         "Released the lock of coupon {code}.",
-        {CouponState.LOCKED},
+        "unlock",
     ),
 }
 
 
 def actions_for(coupon: Coupon) -> list[tuple[str, str]]:
     """(name, title) of the page actions that apply to the coupon's state."""
-    return [(name, spec[1]) for name, spec in COUPON_ACTIONS.items() if coupon.state in spec[4]]
+    return [(name, spec[1]) for name, spec in COUPON_ACTIONS.items() if can_proceed(getattr(coupon, spec[4]))]
 
 
 def coupon_action_view(model_admin: CouponAdmin, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
