@@ -297,6 +297,9 @@ def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000)
     re-read under its advisory lock, so a lock released or renewed meanwhile is
     left alone and no event is written twice.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        detail = "batch_size must be a positive integer."
+        raise InvalidInput(detail, errors=[{"field": "batch_size", "detail": detail}])
     actor = actor or Actor.system("release_expired_locks")
     released = 0
     while True:

@@ -329,6 +329,13 @@ def test_release_expired_locks_writes_back_expired_locks_once():
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("batch_size", ["0", "-5"])
+def test_release_expired_locks_refuses_a_batch_size_below_one(batch_size):
+    with pytest.raises(CommandError, match="batch_size must be a positive integer"):
+        run("release_expired_locks", "--batch-size", batch_size)
+
+
+@pytest.mark.django_db
 def test_release_expired_locks_is_silent_for_cron_at_verbosity_zero():
     out, err = run("release_expired_locks", verbosity=0)
 
