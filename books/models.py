@@ -2,6 +2,7 @@ from datetime import datetime
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
@@ -11,12 +12,13 @@ DEFAULT_CODE_PATTERN = "####-####-####"
 class Partner(models.Model):
     """A company whose backend calls the API. Owns books; sees only its own."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=200)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
+        constraints = [models.UniqueConstraint(Lower("name"), name="partner_name_unique_ci")]
 
     def __str__(self) -> str:
         return self.name

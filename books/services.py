@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from books.models import Book, Partner, PartnerAPIKey
 from coupons.codes import pattern_keyspace
@@ -16,12 +16,17 @@ def partner_create(*, name: str) -> Partner:
     name = name.strip()
     if not name:
         raise InvalidInput("A partner needs a name", errors=[{"field": "name", "detail": "This field is required."}])
+    taken = InvalidInput(
+        f"A partner named {name!r} exists already",
+        errors=[{"field": "name", "detail": "A partner with this name exists already."}],
+    )
     if Partner.objects.filter(name__iexact=name).exists():
-        raise InvalidInput(
-            f"A partner named {name!r} exists already",
-            errors=[{"field": "name", "detail": "A partner with this name exists already."}],
-        )
-    return Partner.objects.create(name=name)
+        raise taken
+    try:
+        with transaction.atomic():
+            return Partner.objects.create(name=name)
+    except IntegrityError as error:  # created by a concurrent request since our check
+        raise taken from error
 
 
 def api_key_issue(*, partner: Partner, name: str = "default") -> tuple[PartnerAPIKey, str]:
