@@ -11,13 +11,12 @@ from rest_framework import serializers
 
 from books.selectors import ID_MAX
 from books.services import MAX_LIMIT
+from coupons.bulk import MAX_CODES_PER_REQUEST
 from coupons.models import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH, Coupon, CouponEvent, CouponState
 from coupons.services import metadata_problem
 from couponsite.actors import ActorKind
 from redemptions.models import Redemption
 from redemptions.services import ROLLBACK_REASON_MAX_LENGTH
-
-MAX_CODES_PER_REQUEST = 100_000
 
 
 class SafeDateTimeField(serializers.DateTimeField):

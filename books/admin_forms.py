@@ -15,11 +15,8 @@ from django.db import transaction
 
 from books.models import Book, Partner
 from books.services import BOOK_FIELDS, book_create, book_update, partner_create
+from coupons.bulk import MAX_CODES_PER_REQUEST
 from couponsite.errors import InvalidInput
-
-# Generation in one admin request stays within the API's limit; millions go
-# through `manage.py` (see the README).
-MAX_GENERATE = 100_000
 
 
 class _DryRun(Exception):
@@ -87,7 +84,7 @@ class BookAdminForm(forms.ModelForm):
 
 class GenerateCodesForm(forms.Form):
     count = forms.IntegerField(
-        min_value=1, max_value=MAX_GENERATE, help_text=f"How many new codes, 1 to {MAX_GENERATE:,}."
+        min_value=1, max_value=MAX_CODES_PER_REQUEST, help_text=f"How many new codes, 1 to {MAX_CODES_PER_REQUEST:,}."
     )
     pattern = forms.CharField(
         required=False,

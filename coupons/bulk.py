@@ -36,6 +36,9 @@ from couponsite.locks import LockKind, advisory_xact_lock
 
 Progress = Callable[[int], None]
 
+# The most codes one API request or admin form may add; the services and the
+# operator commands take any number, in batches.
+MAX_CODES_PER_REQUEST = 100_000
 BATCH_SIZE = 100_000
 # Rows are formatted and sent to COPY this many at a time.
 COPY_CHUNK = 10_000
