@@ -20,6 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
+# Where the embedded PostgreSQL keeps its data, as the settings read it.
+PGDATA = Path(os.environ.get("EMBEDDED_PGDATA", ROOT / "var" / "pgdata"))
 PYTHON = VENV / "bin" / "python"
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -86,7 +88,7 @@ def test(args: list[str]) -> None:
     install("requirements-dev.txt")
     ensure_chromium()
     env = django_env("test")
-    database = "DATABASE_URL" if env.get("DATABASE_URL") else f"embedded PostgreSQL in {ROOT / 'var' / 'pgdata'}"
+    database = "DATABASE_URL" if env.get("DATABASE_URL") else f"embedded PostgreSQL in {PGDATA}"
     print(f"testing on {database}", flush=True)
     # Two workers for the two cores; a later -n in args wins.
     os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args], env)
@@ -94,8 +96,10 @@ def test(args: list[str]) -> None:
 
 def stopdb(args: list[str]) -> None:
     install("requirements.txt")
-    code = "from couponsite import embedded_db; from pathlib import Path; embedded_db.stop(Path('var/pgdata'))"
-    run(PYTHON, "-c", code)
+    code = (
+        "import sys; from pathlib import Path; from couponsite import embedded_db; embedded_db.stop(Path(sys.argv[1]))"
+    )
+    run(PYTHON, "-c", code, PGDATA)
 
 
 COMMANDS = {"serve": serve, "test": test, "stopdb": stopdb}
