@@ -18,7 +18,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from api.problems import CATALOGUE, PROBLEM_CONTENT_TYPE, code_for_status, problem_body
+from api.problems import PROBLEM_CONTENT_TYPE, code_for_status, problem_body
 from couponsite.errors import ErrorCode, ServiceError
 
 C = ErrorCode
@@ -50,11 +50,9 @@ def flatten_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
 def problem_for_exception(exc: Exception) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The problem body and extra headers for ``exc``; None for a bug (a 500)."""
     if isinstance(exc, ServiceError):
-        # The title names the problem type, as documented for its code; the
+        # problem_body titles the problem type as documented for its code; the
         # service's own words go in the detail.
-        title = CATALOGUE[exc.code].title if exc.code in CATALOGUE else exc.title
-        body = problem_body(code=exc.code, status=exc.status, title=title, detail=exc.detail, errors=exc.errors)
-        return body, {}
+        return problem_body(code=exc.code, status=exc.status, detail=exc.detail, errors=exc.errors), {}
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
