@@ -153,6 +153,13 @@ def _ensure_held_by(coupon: Coupon, *, user_id: str) -> None:
         raise CouponVoid("The coupon was voided")
 
 
+def _unlock(coupon: Coupon, *, actor: Actor) -> Coupon:
+    coupon.unlock()
+    coupon.save(update_fields=["state", "lock_id", "locked_until", "updated_at"])
+    event_record(coupon=coupon, action=Action.UNLOCK, from_state=CouponState.LOCKED, actor=actor)
+    return coupon
+
+
 def _assign(coupon: Coupon, *, user_id: str, now: datetime, actor: Actor) -> Coupon:
     coupon.assign(user_id=user_id, at=now)
     coupon.save(update_fields=["state", "user_id", "assigned_at", "updated_at"])
@@ -218,10 +225,7 @@ def coupon_unlock(*, partner: Partner, code: str, user_id: str, lock_id: uuid.UU
             raise CouponNotLocked("The coupon is not locked")
         if coupon.lock_id != lock_id:
             raise CouponLocked("The coupon is locked under another lock id")
-        coupon.unlock()
-        coupon.save(update_fields=["state", "lock_id", "locked_until", "updated_at"])
-        event_record(coupon=coupon, action=Action.UNLOCK, from_state=CouponState.LOCKED, actor=actor)
-        return coupon
+        return _unlock(coupon, actor=actor)
 
 
 def _ensure_uses_remain(coupon: Coupon) -> None:
@@ -284,10 +288,7 @@ def coupon_release_lock(*, coupon: Coupon, actor: Actor) -> Coupon:
         coupon = coupon_for_update(coupon_id=coupon.pk)
         if coupon.state != CouponState.LOCKED:
             raise CouponNotLocked("The coupon is not locked")
-        coupon.unlock()
-        coupon.save(update_fields=["state", "lock_id", "locked_until", "updated_at"])
-        event_record(coupon=coupon, action=Action.UNLOCK, from_state=CouponState.LOCKED, actor=actor)
-        return coupon
+        return _unlock(coupon, actor=actor)
 
 
 def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
