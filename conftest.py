@@ -1,6 +1,10 @@
 import pytest
 from django.db import connection
 
+from books.tests.factories import BookFactory
+from coupons.tests.factories import make_coupons
+from couponsite.actors import Actor
+
 HELD_ADVISORY_LOCKS = """
 SELECT count(*) FROM pg_locks
 WHERE locktype = 'advisory'
@@ -25,3 +29,19 @@ def _no_advisory_lock_left_behind(request, django_db_blocker):
         cursor.execute(HELD_ADVISORY_LOCKS)
         held = cursor.fetchone()[0]
     assert held == 0, f"{held} advisory locks still held after the suite"
+
+
+@pytest.fixture
+def actor() -> Actor:
+    return Actor.api_key("testkey")
+
+
+@pytest.fixture
+def book(db):
+    return BookFactory()
+
+
+@pytest.fixture
+def stocked_book(book):
+    make_coupons(book, 10)
+    return book

@@ -58,7 +58,6 @@ def serve(args: list[str]) -> None:
     env = django_env("development", DEBUG=os.environ.get("DEBUG", "true"))
     manage = (PYTHON, "manage.py")
     run(*manage, "migrate", "--no-input", env=env)
-    run(*manage, "createcachetable", env=env)
     run(*manage, "ensure_demo_data", env=env)
     address = args[0] if args else "127.0.0.1:8000"
     os.execve(str(PYTHON), [str(PYTHON), "manage.py", "runserver", address], env)

@@ -18,22 +18,25 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from api.problems import PROBLEM_CONTENT_TYPE, code_for_status, problem_body
-from couponsite.errors import ErrorCode, ServiceError
+from api.problems import PROBLEM_CONTENT_TYPE, problem_body
+from couponsite.errors import ErrorCode, ServiceError, code_for_status
 
-C = ErrorCode
-DRF_CODES: list[tuple[type[exceptions.APIException], ErrorCode]] = [
-    (exceptions.ValidationError, C.VALIDATION_ERROR),
-    (exceptions.ParseError, C.VALIDATION_ERROR),
-    (exceptions.NotAuthenticated, C.NOT_AUTHENTICATED),
-    (exceptions.AuthenticationFailed, C.NOT_AUTHENTICATED),
-    (exceptions.PermissionDenied, C.PERMISSION_DENIED),
-    (exceptions.NotFound, C.NOT_FOUND),
-    (exceptions.MethodNotAllowed, C.METHOD_NOT_ALLOWED),
-    (exceptions.NotAcceptable, C.NOT_ACCEPTABLE),
-    (exceptions.UnsupportedMediaType, C.UNSUPPORTED_MEDIA_TYPE),
-    (exceptions.Throttled, C.THROTTLED),
-]
+# DRF names most of its errors as we do; these three it names otherwise.
+DRF_CODE_ALIASES = {
+    "invalid": ErrorCode.VALIDATION_ERROR,
+    "parse_error": ErrorCode.VALIDATION_ERROR,
+    "authentication_failed": ErrorCode.NOT_AUTHENTICATED,
+}
+
+
+def drf_error_code(exc: exceptions.APIException) -> ErrorCode:
+    default_code = exc.default_code
+    if default_code in DRF_CODE_ALIASES:
+        return DRF_CODE_ALIASES[default_code]
+    try:
+        return ErrorCode(default_code)
+    except ValueError:
+        return code_for_status(exc.status_code)
 
 
 def flatten_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
@@ -52,14 +55,14 @@ def problem_for_exception(exc: Exception) -> tuple[dict[str, Any], dict[str, str
     if isinstance(exc, ServiceError):
         # problem_body titles the problem type as documented for its code; the
         # service's own words go in the detail.
-        return problem_body(code=exc.code, status=exc.status, detail=exc.detail, errors=exc.errors), {}
+        return problem_body(code=exc.code, detail=exc.detail, errors=exc.errors), {}
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
     if not isinstance(exc, exceptions.APIException):
         return None
-    code = next((code for cls, code in DRF_CODES if isinstance(exc, cls)), code_for_status(exc.status_code))
+    code = drf_error_code(exc)
     headers: dict[str, str] = {}
     errors: list[dict[str, str]] = []
     if isinstance(exc, exceptions.ValidationError):

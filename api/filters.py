@@ -10,8 +10,8 @@ from django import forms
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
-from books.selectors import ID_MAX
-from coupons.models import USER_ID_MAX_LENGTH, Coupon, CouponState
+from coupons.models import Coupon, CouponState
+from couponsite.bounds import ID_MAX, USER_ID_MAX_LENGTH
 
 
 class IntegerFilter(django_filters.NumberFilter):

@@ -37,24 +37,12 @@ from rest_framework.response import Response
 from api.authentication import principal
 from api.exceptions import problem_for_exception, problem_response
 from api.models import IdempotencyKey
-from couponsite.errors import ErrorCode, ServiceError
+from couponsite.bounds import IDEMPOTENCY_KEY_MAX_LENGTH
+from couponsite.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, ServiceError
 from couponsite.locks import LockKind, try_advisory_xact_lock
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-KEY_MAX_LENGTH = 255
-
-
-class IdempotencyKeyReused(ServiceError):
-    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
-    status = 422
-    title = "Idempotency key reused"
-
-
-class IdempotencyKeyInFlight(ServiceError):
-    code = ErrorCode.IDEMPOTENCY_KEY_IN_FLIGHT
-    status = 409
-    title = "Idempotency key in flight"
 
 
 def key_ttl() -> timedelta:
@@ -89,8 +77,10 @@ def _key_from(request: Request) -> str | None:
     key = request.headers.get(HEADER)
     if key is None:
         return None
-    if not 1 <= len(key) <= KEY_MAX_LENGTH or not all(" " <= char <= "~" for char in key):
-        raise exceptions.ValidationError({HEADER: [f"Must be 1 to {KEY_MAX_LENGTH} visible ASCII characters."]})
+    if not 1 <= len(key) <= IDEMPOTENCY_KEY_MAX_LENGTH or not all(" " <= char <= "~" for char in key):
+        raise exceptions.ValidationError(
+            {HEADER: [f"Must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} visible ASCII characters."]}
+        )
     return key
 
 
@@ -143,13 +133,13 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
             if not try_advisory_xact_lock(LockKind.IDEMPOTENCY_KEY, partner_id, key):
-                raise IdempotencyKeyInFlight("A request with this Idempotency-Key is still being processed")
+                raise IdempotencyKeyInFlight()
             stored = IdempotencyKey.objects.filter(
                 partner_id=partner_id, key=key, created_at__gt=timezone.now() - key_ttl()
             ).first()
             if stored is not None:
                 if stored.fingerprint != fingerprint:
-                    raise IdempotencyKeyReused("This Idempotency-Key was used with a different request")
+                    raise IdempotencyKeyReused()
                 return _replay(stored)
             response = _run_view(handler, view, request, *args, **kwargs)
             _store(partner_id=partner_id, key=key, fingerprint=fingerprint, request=request, response=response)

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from api.problems import PROBLEM_CONTENT_TYPE, code_for_status, problem_body
+from api.problems import PROBLEM_CONTENT_TYPE, problem_body
+from couponsite.errors import code_for_status
 
 API_PREFIX = "/api/"
 JSON_TYPES = ("application/json", PROBLEM_CONTENT_TYPE)

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
-from books.selectors import ID_MAX
+from couponsite.bounds import ID_MAX
 
 
 class BookPagination(PageNumberPagination):

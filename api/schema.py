@@ -8,11 +8,10 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
-from api.idempotency import HEADER, KEY_MAX_LENGTH, REPLAYED_HEADER
-from api.problems import CATALOGUE, PROBLEM_CONTENT_TYPE, problem_body
-from couponsite.errors import ErrorCode
-
-C = ErrorCode
+from api.idempotency import HEADER, REPLAYED_HEADER
+from api.problems import PROBLEM_CONTENT_TYPE, problem_body
+from couponsite.bounds import IDEMPOTENCY_KEY_MAX_LENGTH, USER_ID_MAX_LENGTH
+from couponsite.errors import ERRORS, ErrorCode
 
 
 class PartnerAPIKeyScheme(OpenApiAuthenticationExtension):
@@ -43,29 +42,35 @@ class ProblemSerializer(serializers.Serializer):
     title = serializers.CharField()
     status = serializers.IntegerField()
     detail = serializers.CharField()
-    code = serializers.ChoiceField(choices=[(code, p.when) for code, p in CATALOGUE.items()])
+    code = serializers.ChoiceField(choices=[(code.value, error.when) for code, error in ERRORS.items()])
     errors = FieldErrorSerializer(many=True, required=False, help_text="Field or row details.")
 
 
-def _example(code: str) -> OpenApiExample:
-    problem = CATALOGUE[code]
+def _example(code: ErrorCode) -> OpenApiExample:
     errors = None
-    if code == C.VALIDATION_ERROR:
-        errors = [{"field": "user_id", "detail": "Ensure this field has no more than 128 characters."}]
-    body = problem_body(code=code, status=problem.status, errors=errors)
-    return OpenApiExample(code, value=body, status_codes=[str(problem.status)], response_only=True)
+    if code == ErrorCode.VALIDATION_ERROR:
+        errors = [{"field": "user_id", "detail": f"Must be a string of 1 to {USER_ID_MAX_LENGTH} characters."}]
+    body = problem_body(code=code, errors=errors)
+    return OpenApiExample(code.value, value=body, status_codes=[str(ERRORS[code].status)], response_only=True)
 
 
 def problems(*codes: ErrorCode) -> dict[tuple[int, str], OpenApiResponse]:
     """Problem responses for ``codes`` plus those every endpoint can give."""
-    wanted = [C.VALIDATION_ERROR, C.NOT_AUTHENTICATED, C.PERMISSION_DENIED, *codes, C.NOT_ACCEPTABLE, C.THROTTLED]
-    by_status: dict[int, list[str]] = {}
-    for code in dict.fromkeys(c.value for c in wanted):
-        by_status.setdefault(CATALOGUE[code].status, []).append(code)
+    wanted = [
+        ErrorCode.VALIDATION_ERROR,
+        ErrorCode.NOT_AUTHENTICATED,
+        ErrorCode.PERMISSION_DENIED,
+        *codes,
+        ErrorCode.NOT_ACCEPTABLE,
+        ErrorCode.THROTTLED,
+    ]
+    by_status: dict[int, list[ErrorCode]] = {}
+    for code in dict.fromkeys(wanted):
+        by_status.setdefault(ERRORS[code].status, []).append(code)
     return {
         (status, PROBLEM_CONTENT_TYPE): OpenApiResponse(
             ProblemSerializer,
-            description=" ".join(f"`{code}`: {CATALOGUE[code].when}" for code in status_codes),
+            description=" ".join(f"`{code}`: {ERRORS[code].when}" for code in status_codes),
             examples=[_example(code) for code in status_codes],
         )
         for status, status_codes in sorted(by_status.items())
@@ -80,9 +85,13 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
         "Any unique string (1 to 255 visible ASCII characters). A retry with the same key and request within 24 "
         f"hours gets the first response again, with `{REPLAYED_HEADER}: true`, and changes nothing."
     ),
-    pattern=rf"^[\x20-\x7e]{{1,{KEY_MAX_LENGTH}}}$",
+    pattern=rf"^[\x20-\x7e]{{1,{IDEMPOTENCY_KEY_MAX_LENGTH}}}$",
 )
-IDEMPOTENCY_CODES = (C.IDEMPOTENCY_KEY_IN_FLIGHT, C.IDEMPOTENCY_KEY_REUSED, C.UNSUPPORTED_MEDIA_TYPE)
+IDEMPOTENCY_CODES = (
+    ErrorCode.IDEMPOTENCY_KEY_IN_FLIGHT,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+)
 
 
 def example(name: str, value: Any, *, request: bool = False, status: int = 200) -> OpenApiExample:

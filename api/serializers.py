@@ -1,22 +1,32 @@
 """Request parsing and response shapes. No rule lives here beyond the shape and
-range of each field: the services decide everything else."""
+range of each field (from ``couponsite.bounds``): the services decide the rest."""
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from books.selectors import ID_MAX
-from books.services import MAX_LIMIT
-from coupons.bulk import MAX_CODES_PER_REQUEST
-from coupons.models import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH, Coupon, CouponEvent, CouponState
-from coupons.services import metadata_problem
+from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
+from couponsite.bounds import (
+    CODE_MAX_LENGTH,
+    CODES_PER_REQUEST_MAX,
+    DESCRIPTION_MAX_LENGTH,
+    ID_MAX,
+    LIMIT_MAX,
+    NAME_MAX_LENGTH,
+    REASON_MAX_LENGTH,
+    USER_ID_MAX_LENGTH,
+    metadata_problem,
+    user_id_problem,
+)
 from redemptions.models import Redemption
-from redemptions.services import ROLLBACK_REASON_MAX_LENGTH
 
 
 class SafeDateTimeField(serializers.DateTimeField):
@@ -30,23 +40,41 @@ class SafeDateTimeField(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601")
 
 
-def user_id_field(**kwargs: Any) -> serializers.CharField:
-    return serializers.CharField(
-        min_length=1,
-        max_length=USER_ID_MAX_LENGTH,
-        trim_whitespace=False,
-        help_text="The partner's own id of its end user: 1 to 128 characters, opaque to us.",
-        **kwargs,
-    )
+@extend_schema_field({"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH})
+class UserIdField(serializers.Field):
+    """The partner's own id of its end user: a JSON string of 1 to 128
+    characters, opaque to us. Anything else (a number, a boolean, an object)
+    is refused, never converted: the rule is ``couponsite.bounds``'s."""
+
+    def to_internal_value(self, data: Any) -> str:
+        problem = user_id_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return data
+
+    def to_representation(self, value: str) -> str:
+        return value
+
+
+def user_id_field(**kwargs: Any) -> UserIdField:
+    return UserIdField(help_text="Your own id of the end user: 1 to 128 characters, opaque to us.", **kwargs)
 
 
 def limit_field(**kwargs: Any) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, allow_null=True, **kwargs)
+    return serializers.IntegerField(min_value=1, max_value=LIMIT_MAX, allow_null=True, **kwargs)
+
+
+class MetadataField(serializers.DictField):
+    def to_internal_value(self, data: Any) -> dict:
+        problem = metadata_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return data
 
 
 class BookWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200)
-    description = serializers.CharField(max_length=5000, allow_blank=True, required=False)
+    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
+    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     max_codes_per_user = limit_field(required=False, help_text="Coupons one user may hold; null means unlimited.")
     max_redemptions_per_coupon = limit_field(
         required=False, help_text="1 (the default) for single use; more, or null for unlimited, for gift cards."
@@ -86,7 +114,7 @@ class BookDetailSerializer(BookSerializer):
 
 
 class CodesGenerateSerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=MAX_CODES_PER_REQUEST)
+    count = serializers.IntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
     pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Defaults to the book's code_pattern."
     )
@@ -96,13 +124,13 @@ class CodesUploadJSONSerializer(serializers.Serializer):
     codes = serializers.ListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
         allow_empty=False,
-        max_length=MAX_CODES_PER_REQUEST,
+        max_length=CODES_PER_REQUEST_MAX,
         help_text="Item n is row n in the errors.",
     )
 
 
 class CodesUploadFileSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV, one code a row, optional header `code`; at most 100,000 rows.")
+    file = serializers.FileField(help_text="CSV, one code a row, optional header `code`; at most 100,000 codes.")
 
 
 class CreatedSerializer(serializers.Serializer):
@@ -126,19 +154,44 @@ class UnlockSerializer(serializers.Serializer):
 class RedeemSerializer(serializers.Serializer):
     user_id = user_id_field()
     lock_id = serializers.UUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
-    metadata = serializers.DictField(
+    metadata = MetadataField(
         required=False, help_text="Your own JSON object (order id...), at most 4 KB, stored with the redemption."
     )
 
-    def validate_metadata(self, metadata: dict) -> dict:
-        problem = metadata_problem(metadata)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return metadata
-
 
 class RollbackSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=ROLLBACK_REASON_MAX_LENGTH, allow_blank=True, required=False, default="")
+    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, allow_blank=True, required=False, default="")
+
+
+@dataclasses.dataclass(frozen=True)
+class CouponNow:
+    """A coupon as partners see it at one moment: a lock past its time reads as
+    released, and a use count as what is left under the book's limit."""
+
+    code: str
+    book_id: int
+    state: str
+    user_id: str | None
+    assigned_at: datetime | None
+    locked_until: datetime | None
+    redemption_count: int
+    redemptions_remaining: int | None
+    lock_id: uuid.UUID | None
+
+    @classmethod
+    def of(cls, coupon: Coupon, *, now: datetime) -> CouponNow:
+        live = coupon.lock_is_live(now=now)
+        return cls(
+            code=coupon.code,
+            book_id=coupon.book_id,
+            state=coupon.effective_state(now=now),
+            user_id=coupon.user_id,
+            assigned_at=coupon.assigned_at,
+            locked_until=coupon.locked_until if live else None,
+            redemption_count=coupon.redemption_count,
+            redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
+            lock_id=coupon.lock_id if live else None,
+        )
 
 
 class CouponSerializer(serializers.Serializer):
@@ -154,26 +207,11 @@ class CouponSerializer(serializers.Serializer):
     redemptions_remaining = serializers.IntegerField(allow_null=True, help_text="null means unlimited.")
 
     def to_representation(self, coupon: Coupon) -> dict[str, Any]:
-        now = self.context.get("now") or timezone.now()
-        live = coupon.lock_is_live(now=now)
-        dt = self.fields["assigned_at"]
-        return {
-            "code": coupon.code,
-            "book_id": coupon.book_id,
-            "state": coupon.effective_state(now=now),
-            "user_id": coupon.user_id,
-            "assigned_at": dt.to_representation(coupon.assigned_at) if coupon.assigned_at else None,
-            "locked_until": dt.to_representation(coupon.locked_until) if live else None,
-            "redemption_count": coupon.redemption_count,
-            "redemptions_remaining": coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
-        }
+        return super().to_representation(CouponNow.of(coupon, now=self.context.get("now") or timezone.now()))
 
 
 class LockedCouponSerializer(CouponSerializer):
     lock_id = serializers.UUIDField(help_text="Present it to unlock or redeem.")
-
-    def to_representation(self, coupon: Coupon) -> dict[str, Any]:
-        return {**super().to_representation(coupon), "lock_id": str(coupon.lock_id)}
 
 
 class RedemptionSerializer(serializers.ModelSerializer):
@@ -183,11 +221,13 @@ class RedemptionSerializer(serializers.ModelSerializer):
 
 
 class RedeemedCouponSerializer(CouponSerializer):
-    redemption = RedemptionSerializer()
+    """The coupon and, from the context, the redemption just made."""
 
-    def to_representation(self, coupon: Coupon) -> dict[str, Any]:
-        redemption = RedemptionSerializer(self.context["redemption"]).data
-        return {**super().to_representation(coupon), "redemption": redemption}
+    redemption = serializers.SerializerMethodField()
+
+    @extend_schema_field(RedemptionSerializer)
+    def get_redemption(self, coupon: CouponNow) -> dict[str, Any]:
+        return RedemptionSerializer(self.context["redemption"]).data
 
 
 class CouponEventSerializer(serializers.ModelSerializer):

@@ -38,7 +38,7 @@ def run(*, big: int, small: int, picks: int, rounds: int) -> None:
     from django.db import connection
 
     from books.services import book_create, partner_create
-    from coupons.bulk import codes_generate
+    from coupons.generation import codes_generate
 
     partner = partner_create(name="Benchmark")
     big_book = book_create(partner=partner, name="Big")

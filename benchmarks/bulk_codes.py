@@ -49,7 +49,8 @@ def main() -> None:
 
 def run(database: dict, folder: Path, *, rows: int, repeat: int) -> None:
     from books.services import book_create, partner_create
-    from coupons.bulk import codes_generate, codes_import_csv
+    from coupons.generation import codes_generate
+    from coupons.imports import codes_import_csv
 
     print(f"PostgreSQL {server_version()}; {rows:,} rows; best of {repeat}", flush=True)
     # One book for every run: the table is emptied before each.
@@ -104,7 +105,8 @@ def run(database: dict, folder: Path, *, rows: int, repeat: int) -> None:
 def write_files(book, *, premade: Path, full_csv: Path, small_csv: Path, rows: int) -> None:
     """Pre-made coupons of the book for COPY, in COPY's text format, and CSV
     files of other codes for the import."""
-    from coupons import codes
+    from coupons.generation import random_code_rows
+    from coupons.sort_keys import random_sort_keys
 
     now = time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime()).encode()
     prefix = b"%d\t%d\t" % (book.pk, book.partner_id)
@@ -114,11 +116,11 @@ def write_files(book, *, premade: Path, full_csv: Path, small_csv: Path, rows: i
         written = 0
         while written < rows:
             batch = min(100_000, rows - written)
-            generated = codes.random_code_rows("####-####-####", codes.random_sort_keys(batch, above=-1))
+            generated = random_code_rows("####-####-####", random_sort_keys(batch, above=-1))
             for line in generated.splitlines():
                 code, key = line.split(b"\t")
                 copy_file.write(b"%s%s\tavailable\t0\t%s\t%s\t%s\n" % (prefix, code, key, now, now))
-            imported = codes.random_code_rows("IMP-####-####-####", [0] * batch)
+            imported = random_code_rows("IMP-####-####-####", [0] * batch)
             codes_only = b"".join(line.split(b"\t")[0] + b"\n" for line in imported.splitlines())
             csv_file.write(codes_only)
             if written < rows // 10:
@@ -190,7 +192,8 @@ def child(database_name: str, kind: str, arg: str) -> None:
     """Run one generation or import and print its memory figures as JSON."""
     use_database(database_name)
     from books.models import Book
-    from coupons.bulk import codes_generate, codes_import_csv
+    from coupons.generation import codes_generate
+    from coupons.imports import codes_import_csv
 
     book = Book.objects.get(name="Benchmark")
     before = max_rss_mb()

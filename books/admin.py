@@ -1,17 +1,19 @@
+"""Partners, their API keys and books in the admin, written through the services.
+
+The book page gets its code actions and charts from the layers above
+(``couponsite.admin_tools.extend_admin``).
+"""
+
 from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import path
-from rest_framework_api_key.admin import APIKeyModelAdmin
 from rest_framework_api_key.models import APIKey
 
-from books import admin_views, charts
 from books.admin_forms import BookAdminForm, PartnerAddForm
 from books.models import Book, Partner, PartnerAPIKey
-from books.services import api_key_revoke
-from coupons.selectors import book_state_counts
+from books.services import api_key_issue, api_key_revoke, partner_set_active
 
 # The library registers its own key model; ours is PartnerAPIKey, so the other
 # would only be an empty, confusing page.
@@ -62,9 +64,10 @@ class PartnerAdmin(admin.ModelAdmin):
         return form.save_through_service()
 
     def save_model(self, request: HttpRequest, obj: Partner, form, change: bool) -> None:
-        if change:
-            obj.save()
-        # A new partner was saved by partner_create in save_form.
+        # A new partner was saved by partner_create in save_form; on an existing
+        # one the only field offered is whether it is active.
+        if change and "is_active" in form.changed_data:
+            partner_set_active(partner=obj, is_active=obj.is_active)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         if change:
@@ -77,13 +80,15 @@ class PartnerAdmin(admin.ModelAdmin):
 
     @admin.action(description="Deactivate selected partners", permissions=["change"])
     def deactivate(self, request: HttpRequest, queryset: QuerySet[Partner]) -> None:
-        changed = queryset.filter(is_active=True).update(is_active=False)
-        self.message_user(request, f"Deactivated {changed} partner(s).", messages.SUCCESS)
+        partners = list(queryset.filter(is_active=True))
+        for partner in partners:
+            partner_set_active(partner=partner, is_active=False)
+        self.message_user(request, f"Deactivated {len(partners)} partner(s).", messages.SUCCESS)
 
 
 @admin.register(PartnerAPIKey)
-class PartnerAPIKeyAdmin(APIKeyModelAdmin):
-    """Reuses the library's admin, whose save shows a new key once in a message."""
+class PartnerAPIKeyAdmin(admin.ModelAdmin):
+    """Keys are issued and revoked through the services; a new key is shown once."""
 
     list_display = ["prefix", "name", "partner", "created", "expiry_date", "_has_expired", "revoked"]
     list_filter = ["revoked", "partner", "created"]
@@ -96,10 +101,35 @@ class PartnerAPIKeyAdmin(APIKeyModelAdmin):
             return ["partner", "name", "expiry_date"]
         return ["partner", "prefix", "name", "created", "expiry_date", "revoked"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> tuple[str, ...]:
+    def get_readonly_fields(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> list[str]:
         if obj is None:
-            return ()
-        return (*super().get_readonly_fields(request, obj), "partner", "created")
+            return []
+        # Revoking is the action's (a service), and a revoked key stays as it was.
+        editable = [] if obj.revoked else ["name", "expiry_date"]
+        return [field for field in self.get_fields(request, obj) if field not in editable]
+
+    def save_form(self, request: HttpRequest, form, change: bool) -> PartnerAPIKey:
+        if change:
+            return form.save(commit=False)
+        api_key, plain_key = api_key_issue(
+            partner=form.cleaned_data["partner"],
+            name=form.cleaned_data["name"],
+            expiry_date=form.cleaned_data["expiry_date"],
+        )
+        messages.warning(
+            request,
+            f"The API key for {api_key.name} is: {plain_key}. "
+            "Please store it somewhere safe: you will not be able to see it again.",
+        )
+        return api_key
+
+    def save_model(self, request: HttpRequest, obj: PartnerAPIKey, form, change: bool) -> None:
+        # A new key was issued by api_key_issue in save_form.
+        if change:
+            obj.save(update_fields=[field for field in form.changed_data if field in ("name", "expiry_date")])
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """A key has no inlines and no many-to-many fields."""
 
     def has_delete_permission(self, request: HttpRequest, obj: PartnerAPIKey | None = None) -> bool:
         # Events name the key that made them by its prefix: revoke, keep the row.
@@ -140,37 +170,3 @@ class BookAdmin(admin.ModelAdmin):
 
     def save_related(self, request: HttpRequest, form: BookAdminForm, formsets, change: bool) -> None:
         """A book has no many-to-many fields and no inlines."""
-
-    def get_urls(self):
-        wrap = self.admin_site.admin_view
-        return [
-            path(
-                "<path:object_id>/generate/",
-                wrap(lambda request, object_id: admin_views.generate_codes_view(self, request, object_id)),
-                name="books_book_generate",
-            ),
-            path(
-                "<path:object_id>/upload/",
-                wrap(lambda request, object_id: admin_views.upload_codes_view(self, request, object_id)),
-                name="books_book_upload",
-            ),
-            *super().get_urls(),
-        ]
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
-        book = self.get_object(request, object_id)
-        extra_context = {**(extra_context or {}), **(book_page_context(book) if book else {})}
-        extra_context["can_add_codes"] = admin_views.can_add_codes(request)
-        return super().change_view(request, object_id, form_url, extra_context)
-
-
-def book_page_context(book: Book) -> dict[str, object]:
-    counts = book_state_counts(book=book)
-    series = charts.redemptions_per_day(book=book)
-    return {
-        "state_bar": charts.state_bar_svg(counts),
-        "state_rows": charts.state_rows(counts),
-        "total_display": f"{counts['total']:,}",
-        "redemptions_chart": charts.redemptions_chart_svg(series),
-        "redemptions_rows": [(day, f"{count:,}") for day, count in series],
-    }

@@ -1,23 +1,18 @@
 """The book page's pictures, drawn on the server as inline SVG.
 
-No script and no CDN: the admin page stays self-contained. Each picture names
-itself for screen readers (``role="img"`` with ``<title>`` and ``<desc>``) and
-the template shows the same numbers as a table beside it.
+The geometry is here, the markup in ``templates/charts/``; the numbers come
+from the caller. No script and no CDN: the admin page stays self-contained.
+Each picture names itself for screen readers (``role="img"`` with ``<title>``
+and ``<desc>``) and the page shows the same numbers as a table beside it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta
+from datetime import date
 
-from django.db.models import Count
-from django.db.models.functions import TruncDate
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
-
-from books.models import Book
-from redemptions.models import Redemption
 
 # Fill colours with at least 4.5:1 contrast against white (5.0 to 9.4), told
 # apart by hue; colour is never the only carrier: each segment has a tooltip
@@ -31,8 +26,6 @@ STATE_COLOURS = {
 }
 STATES = tuple(STATE_COLOURS)
 BAR_COLOUR = "#417690"  # the admin's own header blue
-
-DAYS = 30
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,57 +67,27 @@ def state_segments(counts: dict[str, int], *, width: float) -> list[Segment]:
 def state_bar_svg(counts: dict[str, int], *, width: int = 600, height: int = 36) -> SafeString:
     """The book's coupons by state as one stacked bar."""
     total = sum(counts.get(state, 0) for state in STATES)
-    summary = ", ".join(f"{state} {counts.get(state, 0):,}" for state in STATES)
-    segments = state_segments(counts, width=width)
-    if segments:
-        shapes = format_html_join(
-            "",
-            '<rect x="{}" y="0" width="{}" height="{}" fill="{}" stroke="#fff" stroke-width="1">'
-            "<title>{}: {} ({})</title></rect>",
-            (
-                (_n(s.x), _n(s.width), height, s.colour, s.state.capitalize(), f"{s.count:,}", _percent(s.count, total))
-                for s in segments
-            ),
-        )
-    else:
-        shapes = format_html(
-            '<rect x="0" y="0" width="{}" height="{}" fill="none" stroke="currentColor" stroke-dasharray="4 4"/>'
-            '<text x="{}" y="{}" text-anchor="middle" dominant-baseline="middle" fill="currentColor">'
-            "No coupons yet</text>",
-            width,
-            height,
-            _n(width / 2),
-            _n(height / 2),
-        )
-    return format_html(
-        '<svg class="book-chart state-bar" role="img" aria-labelledby="state-bar-title state-bar-desc" '
-        'viewBox="0 0 {w} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="state-bar-title">Coupons by state</title>'
-        '<desc id="state-bar-desc">{total} coupons: {summary}.</desc>{shapes}</svg>',
-        w=width,
-        h=height,
-        total=f"{total:,}",
-        summary=summary,
-        shapes=shapes,
-    )
-
-
-def redemptions_per_day(*, book: Book, today: date | None = None, days: int = DAYS) -> list[tuple[date, int]]:
-    """Redemptions of the book's coupons on each of the last ``days`` days (UTC),
-    oldest first, days without any included. Rolled-back redemptions do not count:
-    their use was given back."""
-    today = today or timezone.now().date()
-    first = today - timedelta(days=days - 1)
-    start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.get_current_timezone())
-    rows = (
-        Redemption.objects.filter(coupon__book=book, created_at__gte=start, rolled_back_at__isnull=True)
-        .annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(count=Count("id"))
-        .values_list("day", "count")
-    )
-    by_day = dict(rows)
-    return [(first + timedelta(days=i), by_day.get(first + timedelta(days=i), 0)) for i in range(days)]
+    segments = [
+        {
+            "x": _n(s.x),
+            "width": _n(s.width),
+            "colour": s.colour,
+            "label": s.state.capitalize(),
+            "count": f"{s.count:,}",
+            "percent": _percent(s.count, total),
+        }
+        for s in state_segments(counts, width=width)
+    ]
+    context = {
+        "width": width,
+        "height": height,
+        "middle_x": _n(width / 2),
+        "middle_y": _n(height / 2),
+        "total": f"{total:,}",
+        "summary": ", ".join(f"{state} {counts.get(state, 0):,}" for state in STATES),
+        "segments": segments,
+    }
+    return render_to_string("charts/state_bar.svg", context)
 
 
 def day_bars(series: list[tuple[date, int]], *, width: float, height: float) -> list[DayBar]:
@@ -144,93 +107,49 @@ def redemptions_chart_svg(series: list[tuple[date, int]], *, width: int = 600, h
     plot_width, plot_height = width - left, height - top - bottom
     bars = day_bars(series, width=plot_width, height=plot_height)
     slot = plot_width / max(len(series), 1)
-    total = sum(count for _, count in series)
     peak = max((count for _, count in series), default=0)
-    columns = format_html_join(
-        "",
-        '<rect x="{}" y="{}" width="{}" height="{}" fill="{}"><title>{}: {}</title></rect>',
-        (
-            (
-                _n(left + b.x),
-                _n(top + b.y),
-                _n(slot * 0.8),
-                _n(b.height),
-                BAR_COLOUR,
-                b.day.isoformat(),
-                _plural(b.count, "redemption"),
-            )
-            for b in bars
-            if b.count
-        ),
-    )
-    # First, middle and last day; the ends anchored inwards so that they stay inside.
+    columns = [
+        {
+            "x": _n(left + b.x),
+            "y": _n(top + b.y),
+            "width": _n(slot * 0.8),
+            "height": _n(b.height),
+            "day": b.day.isoformat(),
+            "label": _plural(b.count, "redemption"),
+        }
+        for b in bars
+        if b.count
+    ]
     labels = []
     if bars:
+        # First, middle and last day; the ends anchored inwards so that they stay inside.
         first_bar, middle_bar, last_bar = bars[0], bars[len(bars) // 2], bars[-1]
-        labels = [
-            (_n(left + first_bar.x), "start", first_bar.day),
-            (_n(left + middle_bar.x + slot * 0.4), "middle", middle_bar.day),
-            (_n(left + last_bar.x + slot * 0.8), "end", last_bar.day),
+        ends = [
+            (left + first_bar.x, "start", first_bar.day),
+            (left + middle_bar.x + slot * 0.4, "middle", middle_bar.day),
+            (left + last_bar.x + slot * 0.8, "end", last_bar.day),
         ]
-    x_labels = format_html_join(
-        "",
-        '<text x="{}" y="{}" text-anchor="{}" font-size="11" fill="currentColor">{}</text>',
-        ((x, height - 6, anchor, day.strftime("%b %d")) for x, anchor, day in labels),
-    )
-    axis = format_html(
-        '<line x1="{l}" y1="{b}" x2="{r}" y2="{b}" stroke="currentColor" stroke-width="1"/>'
-        '<text x="{tx}" y="{b}" text-anchor="end" font-size="11" fill="currentColor">0</text>',
-        l=left,
-        r=width,
-        b=top + plot_height,
-        tx=left - 6,
-    )
-    if peak:
-        scale = format_html(
-            '<text x="{}" y="{}" text-anchor="end" font-size="11" fill="currentColor">{}</text>',
-            left - 6,
-            top + 4,
-            f"{peak:,}",
-        )
-    else:
-        scale = format_html(
-            '<text x="{}" y="{}" text-anchor="middle" fill="currentColor">No redemptions in these {} days</text>',
-            _n(left + plot_width / 2),
-            _n(top + plot_height / 2),
-            len(series),
-        )
-    first, last = (series[0][0], series[-1][0]) if series else (None, None)
-    return format_html(
-        '<svg class="book-chart redemptions-chart" role="img" '
-        'aria-labelledby="redemptions-chart-title redemptions-chart-desc" '
-        'viewBox="0 0 {w} {h}" width="100%" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="redemptions-chart-title">Redemptions per day</title>'
-        '<desc id="redemptions-chart-desc">{total} from {first} to {last}; the busiest day had {peak}.</desc>'
-        "{axis}{scale}{columns}{x_labels}</svg>",
-        w=width,
-        h=height,
-        total=_plural(total, "redemption"),
-        first=first,
-        last=last,
-        peak=f"{peak:,}",
-        axis=axis,
-        scale=scale,
-        columns=columns,
-        x_labels=x_labels,
-    )
-
-
-def _n(number: float) -> str:
-    """A coordinate, rounded (format_html escapes its arguments before formatting)."""
-    return f"{number:.2f}"
-
-
-def _percent(count: int, total: int) -> str:
-    return f"{100 * count / total:.1f} %" if total else "0 %"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+        labels = [{"x": _n(x), "y": height - 6, "anchor": a, "text": day.strftime("%b %d")} for x, a, day in ends]
+    context = {
+        "width": width,
+        "height": height,
+        "left": left,
+        "baseline": top + plot_height,
+        "scale_x": left - 6,
+        "peak_y": top + 4,
+        "quiet_x": _n(left + plot_width / 2),
+        "quiet_y": _n(top + plot_height / 2),
+        "days": len(series),
+        "total": _plural(sum(count for _, count in series), "redemption"),
+        "first": series[0][0].isoformat() if series else None,
+        "last": series[-1][0].isoformat() if series else None,
+        "peak": f"{peak:,}",
+        "peak_count": peak,
+        "colour": BAR_COLOUR,
+        "columns": columns,
+        "labels": labels,
+    }
+    return render_to_string("charts/redemptions_chart.svg", context)
 
 
 def state_rows(counts: dict[str, int]) -> list[dict[str, object]]:
@@ -247,3 +166,16 @@ def state_rows(counts: dict[str, int]) -> list[dict[str, object]]:
         }
         for state in STATES
     ]
+
+
+def _n(number: float) -> str:
+    """A coordinate, rounded."""
+    return f"{number:.2f}"
+
+
+def _percent(count: int, total: int) -> str:
+    return f"{100 * count / total:.1f} %" if total else "0 %"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"

@@ -6,13 +6,15 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
+from couponsite.bounds import CODE_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
+
 DEFAULT_CODE_PATTERN = "####-####-####"
 
 
 class Partner(models.Model):
     """A company whose backend calls the API. Owns books; sees only its own."""
 
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -36,8 +38,8 @@ class PartnerAPIKey(AbstractAPIKey):
 
 class Book(models.Model):
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="books")
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True, default="", max_length=5000)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    description = models.TextField(blank=True, default="", max_length=DESCRIPTION_MAX_LENGTH)
     max_codes_per_user = models.PositiveIntegerField(
         null=True, blank=True, help_text="How many coupons one user may hold; empty means unlimited."
     )
@@ -49,7 +51,7 @@ class Book(models.Model):
     )
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
-    code_pattern = models.CharField(max_length=64, default=DEFAULT_CODE_PATTERN)
+    code_pattern = models.CharField(max_length=CODE_MAX_LENGTH, default=DEFAULT_CODE_PATTERN)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -5,10 +5,8 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from books.models import Book, Partner
+from couponsite.bounds import ID_MAX
 from couponsite.errors import NotFound
-
-# PostgreSQL's bigint: a larger id cannot exist, and must not reach the database.
-ID_MAX = 2**63 - 1
 
 
 def book_list(*, partner: Partner) -> QuerySet[Book]:

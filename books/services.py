@@ -1,43 +1,76 @@
+"""Partners, their API keys and their books: the writes, and the rules they
+keep (``*_validate`` check an unsaved object without writing, so that the admin
+can show the same errors on its form before it saves through the same service)."""
+
 from __future__ import annotations
 
-from typing import Any
+import enum
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from books.models import Book, Partner, PartnerAPIKey
-from coupons.codes import pattern_keyspace
+from books.codes import pattern_keyspace
+from books.models import DEFAULT_CODE_PATTERN, Book, Partner, PartnerAPIKey
+from couponsite.bounds import LIMIT_MAX
 from couponsite.errors import InvalidInput, NotFound
 
-# Limits fit PostgreSQL's integer column with room to spare.
-MAX_LIMIT = 1_000_000_000
+
+class Unchanged(enum.Enum):
+    """The default of every field of an update: leave it as stored."""
+
+    UNCHANGED = "unchanged"
 
 
-def partner_create(*, name: str) -> Partner:
-    name = name.strip()
+UNCHANGED = Unchanged.UNCHANGED
+
+
+# Partners and keys.
+
+
+def partner_validate(partner: Partner) -> None:
+    """A partner needs a name no other partner has, in any case."""
+    name = partner.name.strip()
     if not name:
-        raise InvalidInput("A partner needs a name", errors=[{"field": "name", "detail": "This field is required."}])
-    taken = InvalidInput(
+        raise InvalidInput.field("name", "This field is required.")
+    if Partner.objects.filter(name__iexact=name).exclude(pk=partner.pk).exists():
+        raise _name_taken(name)
+
+
+def _name_taken(name: str) -> InvalidInput:
+    return InvalidInput(
         f"A partner named {name!r} exists already",
         errors=[{"field": "name", "detail": "A partner with this name exists already."}],
     )
-    if Partner.objects.filter(name__iexact=name).exists():
-        raise taken
+
+
+def partner_create(*, name: str) -> Partner:
+    partner = Partner(name=name.strip())
+    partner_validate(partner)
     try:
         with transaction.atomic():
-            return Partner.objects.create(name=name)
+            partner.save()
     except IntegrityError as error:  # created by a concurrent request since our check
-        raise taken from error
+        raise _name_taken(partner.name) from error
+    return partner
 
 
-def api_key_issue(*, partner: Partner, name: str = "default") -> tuple[PartnerAPIKey, str]:
+def partner_set_active(*, partner: Partner, is_active: bool) -> Partner:
+    """Switch a partner on or off; an inactive partner's keys are refused at once."""
+    Partner.objects.filter(pk=partner.pk).update(is_active=is_active)
+    partner.is_active = is_active
+    return partner
+
+
+def api_key_issue(
+    *, partner: Partner, name: str = "default", expiry_date: datetime | None = None
+) -> tuple[PartnerAPIKey, str]:
     """A new key for the partner; the plain key is returned once and never stored."""
-    api_key, plain_key = PartnerAPIKey.objects.create_key(partner=partner, name=name)
-    return api_key, plain_key
+    return PartnerAPIKey.objects.create_key(partner=partner, name=name, expiry_date=expiry_date)
 
 
 @transaction.atomic
 def api_key_revoke(*, prefix: str) -> PartnerAPIKey:
-    api_key = PartnerAPIKey.objects.select_for_update().filter(prefix=prefix).first()
+    api_key = PartnerAPIKey.objects.select_for_update().select_related("partner").filter(prefix=prefix).first()
     if api_key is None:
         raise NotFound(f"No API key with prefix {prefix!r}")
     if not api_key.revoked:
@@ -46,19 +79,12 @@ def api_key_revoke(*, prefix: str) -> PartnerAPIKey:
     return api_key
 
 
-BOOK_FIELDS = (
-    "name",
-    "description",
-    "max_codes_per_user",
-    "max_redemptions_per_coupon",
-    "valid_from",
-    "valid_until",
-    "code_pattern",
-    "is_active",
-)
+# Books.
 
 
-def _validate_book(book: Book) -> None:
+def book_validate(book: Book) -> None:
+    """Every rule of a book, checked on an unsaved instance; raises InvalidInput
+    listing each field that breaks one."""
     errors = []
     if not book.name or not book.name.strip():
         errors.append({"field": "name", "detail": "This field is required."})
@@ -66,8 +92,8 @@ def _validate_book(book: Book) -> None:
         errors.append({"field": "valid_until", "detail": "Must be later than valid_from."})
     for field in ("max_codes_per_user", "max_redemptions_per_coupon"):
         value = getattr(book, field)
-        if value is not None and not 1 <= value <= MAX_LIMIT:
-            errors.append({"field": field, "detail": f"Must be empty or between 1 and {MAX_LIMIT}."})
+        if value is not None and not 1 <= value <= LIMIT_MAX:
+            errors.append({"field": field, "detail": f"Must be empty or between 1 and {LIMIT_MAX}."})
     try:
         pattern_keyspace(book.code_pattern)
     except InvalidInput as error:
@@ -76,31 +102,71 @@ def _validate_book(book: Book) -> None:
         raise InvalidInput("The book is not valid", errors=errors)
 
 
-def book_create(*, partner: Partner, name: str, **fields: Any) -> Book:
-    unknown = set(fields) - set(BOOK_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown book fields: {sorted(unknown)}")
-    book = Book(partner=partner, name=name, **fields)
-    _validate_book(book)
+def book_create(
+    *,
+    partner: Partner,
+    name: str,
+    description: str = "",
+    max_codes_per_user: int | None = None,
+    max_redemptions_per_coupon: int | None = 1,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+    code_pattern: str = DEFAULT_CODE_PATTERN,
+    is_active: bool = True,
+) -> Book:
+    book = Book(
+        partner=partner,
+        name=name,
+        description=description,
+        max_codes_per_user=max_codes_per_user,
+        max_redemptions_per_coupon=max_redemptions_per_coupon,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        code_pattern=code_pattern,
+        is_active=is_active,
+    )
+    book_validate(book)
     book.save()
     return book
 
 
-def book_update(*, book: Book, **fields: Any) -> Book:
-    """Change some of the book's fields; returns the book as stored.
+def book_update(
+    *,
+    book: Book,
+    name: str | Unchanged = UNCHANGED,
+    description: str | Unchanged = UNCHANGED,
+    max_codes_per_user: int | Unchanged | None = UNCHANGED,
+    max_redemptions_per_coupon: int | Unchanged | None = UNCHANGED,
+    valid_from: datetime | Unchanged | None = UNCHANGED,
+    valid_until: datetime | Unchanged | None = UNCHANGED,
+    code_pattern: str | Unchanged = UNCHANGED,
+    is_active: bool | Unchanged = UNCHANGED,
+) -> Book:
+    """Change the fields given; returns the book as stored.
 
     The rules are checked against the row as it stands, locked: two changes
     made at once (one moving ``valid_from``, the other ``valid_until``) could
     each pass on a stale copy and together break the window, which the
     database's check constraint would then answer with a server error.
     """
-    unknown = set(fields) - set(BOOK_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown book fields: {sorted(unknown)}")
+    changes = {
+        field: value
+        for field, value in {
+            "name": name,
+            "description": description,
+            "max_codes_per_user": max_codes_per_user,
+            "max_redemptions_per_coupon": max_redemptions_per_coupon,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+            "code_pattern": code_pattern,
+            "is_active": is_active,
+        }.items()
+        if value is not UNCHANGED
+    }
     with transaction.atomic():
         book = Book.objects.select_for_update().get(pk=book.pk)
-        for field, value in fields.items():
+        for field, value in changes.items():
             setattr(book, field, value)
-        _validate_book(book)
-        book.save(update_fields=[*fields, "updated_at"])
+        book_validate(book)
+        book.save(update_fields=[*changes, "updated_at"])
     return book

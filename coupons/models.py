@@ -1,17 +1,18 @@
 from __future__ import annotations
 
-import uuid
+import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Case, Count, F, Q, Value, When
 from django.db.models.functions import Upper
 from django_fsm import FSMField, transition
 
+from books.codes import CODE_REGEX
 from books.models import Book, Partner
-from coupons.codes import CODE_MAX_LENGTH, CODE_REGEX
-
-USER_ID_MAX_LENGTH = 128
+from couponsite.bounds import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 
 class CouponState(models.TextChoices):
@@ -22,7 +23,124 @@ class CouponState(models.TextChoices):
     VOID = "void"
 
 
-S = CouponState
+class EventAction(models.TextChoices):
+    """What an audit event records: one per transition, named in the table below."""
+
+    ASSIGN = "assign"
+    LOCK = "lock"
+    UNLOCK = "unlock"
+    LOCK_EXPIRED = "lock_expired"
+    REDEEM = "redeem"
+    ROLLBACK = "rollback"
+    VOID = "void"
+
+
+# What a transition writes besides the state: each field gets one of these.
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """The value the transition's caller passes under ``name``."""
+
+    name: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Clear:
+    """NULL."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Add:
+    """The field's value plus ``amount``."""
+
+    amount: int
+
+
+Effect = Param | Clear | Add
+
+
+@dataclasses.dataclass(frozen=True)
+class Lifecycle:
+    """A transition's row of the lifecycle table beyond django-fsm's source and
+    target: the event it records and the fields it writes."""
+
+    action: EventAction
+    writes: Mapping[str, Effect]
+
+
+class _LifecycleRow:
+    """One row of the lifecycle table in the model's body. When the class is
+    made, the row becomes a django-fsm transition method of the same name whose
+    body is the row's ``writes``: the table is the model's transitions, so the
+    one function that performs a transition (``coupons.lifecycle``) and any
+    set-based SQL are made from the same row."""
+
+    def __init__(self, *, source: str | list[str], target: str, action: EventAction, writes: Mapping[str, Effect]):
+        self.source, self.target = source, target
+        self.lifecycle = Lifecycle(action=action, writes=writes)
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        writes = self.lifecycle.writes
+        wanted = {effect.name for effect in writes.values() if isinstance(effect, Param)}
+
+        def change(coupon: Coupon, **params: Any) -> None:
+            if set(params) != wanted:
+                raise TypeError(f"{name}() takes {sorted(wanted)}, not {sorted(params)}")
+            for field, effect in writes.items():
+                if isinstance(effect, Param):
+                    setattr(coupon, field, params[effect.name])
+                elif isinstance(effect, Clear):
+                    setattr(coupon, field, None)
+                else:
+                    setattr(coupon, field, getattr(coupon, field) + effect.amount)
+
+        change.__name__ = change.__qualname__ = name
+        custom = {"lifecycle": self.lifecycle}
+        setattr(owner, name, transition(field="state", source=self.source, target=self.target, custom=custom)(change))
+
+
+RELEASE_LOCK: Mapping[str, Effect] = {"lock_id": Clear(), "locked_until": Clear()}
+TAKE_A_USE: Mapping[str, Effect] = {**RELEASE_LOCK, "redemption_count": Add(1)}
+GIVE_A_USE_BACK: Mapping[str, Effect] = {"redemption_count": Add(-1)}
+
+
+class CouponQuerySet(models.QuerySet):
+    """The state as partners see it, for many coupons at once: a lock past its
+    time counts as released (``Coupon.effective_state`` for one)."""
+
+    def live_lock(self, *, now: datetime) -> Q:
+        return Q(state=CouponState.LOCKED, locked_until__gt=now)
+
+    def in_effective_state(self, state: str, *, now: datetime) -> CouponQuerySet:
+        if state == CouponState.ASSIGNED:
+            return self.filter(Q(state=CouponState.ASSIGNED) | Q(state=CouponState.LOCKED, locked_until__lte=now))
+        if state == CouponState.LOCKED:
+            return self.filter(self.live_lock(now=now))
+        return self.filter(state=state)
+
+    def lock_expired(self, *, now: datetime) -> CouponQuerySet:
+        return self.filter(state=CouponState.LOCKED, locked_until__lte=now)
+
+    def with_effective_state(self, *, now: datetime) -> CouponQuerySet:
+        expired = Q(state=CouponState.LOCKED, locked_until__lte=now)
+        return self.annotate(
+            effective_state=Case(
+                When(expired, then=Value(CouponState.ASSIGNED.value)),
+                default=F("state"),
+                output_field=models.CharField(),
+            ),
+        )
+
+    def state_counts(self, *, now: datetime) -> dict[str, int]:
+        """How many coupons are in each effective state, and in all, in one scan."""
+        live_lock = self.live_lock(now=now)
+        return self.aggregate(
+            available=Count("id", filter=Q(state=CouponState.AVAILABLE)),
+            assigned=Count("id", filter=Q(state=CouponState.ASSIGNED) | (Q(state=CouponState.LOCKED) & ~live_lock)),
+            locked=Count("id", filter=live_lock),
+            redeemed=Count("id", filter=Q(state=CouponState.REDEEMED)),
+            void=Count("id", filter=Q(state=CouponState.VOID)),
+            total=Count("id"),
+        )
 
 
 class Coupon(models.Model):
@@ -36,7 +154,7 @@ class Coupon(models.Model):
     # per partner, case-insensitively.
     partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+")
     code = models.CharField(max_length=CODE_MAX_LENGTH)
-    state = FSMField(default=S.AVAILABLE, choices=S.choices, protected=True, max_length=16)
+    state = FSMField(default=CouponState.AVAILABLE, choices=CouponState.choices, protected=True, max_length=16)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, null=True, blank=True)
     assigned_at = models.DateTimeField(null=True, blank=True)
     lock_id = models.UUIDField(null=True, blank=True)
@@ -46,6 +164,8 @@ class Coupon(models.Model):
     sort_key = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CouponQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -65,20 +185,20 @@ class Coupon(models.Model):
         constraints = [
             models.UniqueConstraint(Upper("code"), "partner", name="coupon_code_unique_per_partner_ci"),
             models.CheckConstraint(condition=Q(code__regex=CODE_REGEX), name="coupon_code_format"),
-            models.CheckConstraint(condition=Q(state__in=S.values), name="coupon_state_known"),
+            models.CheckConstraint(condition=Q(state__in=CouponState.values), name="coupon_state_known"),
             models.CheckConstraint(
-                condition=Q(state=S.AVAILABLE, user_id__isnull=True, assigned_at__isnull=True)
-                | Q(state=S.VOID)
+                condition=Q(state=CouponState.AVAILABLE, user_id__isnull=True, assigned_at__isnull=True)
+                | Q(state=CouponState.VOID)
                 | Q(
-                    state__in=[S.ASSIGNED, S.LOCKED, S.REDEEMED],
+                    state__in=[CouponState.ASSIGNED, CouponState.LOCKED, CouponState.REDEEMED],
                     user_id__isnull=False,
                     assigned_at__isnull=False,
                 ),
                 name="coupon_holder_matches_state",
             ),
             models.CheckConstraint(
-                condition=Q(state=S.LOCKED, lock_id__isnull=False, locked_until__isnull=False)
-                | (~Q(state=S.LOCKED) & Q(lock_id__isnull=True, locked_until__isnull=True)),
+                condition=Q(state=CouponState.LOCKED, lock_id__isnull=False, locked_until__isnull=False)
+                | (~Q(state=CouponState.LOCKED) & Q(lock_id__isnull=True, locked_until__isnull=True)),
                 name="coupon_lock_matches_state",
             ),
         ]
@@ -95,93 +215,88 @@ class Coupon(models.Model):
         super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
 
     def lock_is_live(self, *, now: datetime) -> bool:
-        return self.state == S.LOCKED and self.locked_until is not None and self.locked_until > now
+        return self.state == CouponState.LOCKED and self.locked_until is not None and self.locked_until > now
 
     def lock_has_expired(self, *, now: datetime) -> bool:
-        return self.state == S.LOCKED and not self.lock_is_live(now=now)
+        return self.state == CouponState.LOCKED and not self.lock_is_live(now=now)
 
     def effective_state(self, *, now: datetime) -> str:
         """The state as partners see it: an expired lock counts as released."""
-        return S.ASSIGNED if self.lock_has_expired(now=now) else self.state
+        return CouponState.ASSIGNED if self.lock_has_expired(now=now) else self.state
 
     def redemptions_remaining(self, *, limit: int | None) -> int | None:
         """Uses left under the book's ``limit`` (None: unlimited). A redeemed or
         void coupon has none, even if the book's limit is raised later."""
-        if self.state in (S.REDEEMED, S.VOID):
+        if self.state in (CouponState.REDEEMED, CouponState.VOID):
             return 0
         if limit is None:
             return None
         return max(limit - self.redemption_count, 0)
 
-    # Transitions: only the state change and the fields that go with it. The
-    # services take the lock, check the rules and write the event.
-
-    @transition(field=state, source=S.AVAILABLE, target=S.ASSIGNED)
-    def assign(self, *, user_id: str, at: datetime) -> None:
-        self.user_id = user_id
-        self.assigned_at = at
-
-    @transition(field=state, source=S.ASSIGNED, target=S.LOCKED)
-    def lock(self, *, lock_id: uuid.UUID, until: datetime) -> None:
-        self.lock_id = lock_id
-        self.locked_until = until
-
-    @transition(field=state, source=S.LOCKED, target=S.ASSIGNED)
-    def unlock(self) -> None:
-        self._clear_lock()
-
-    @transition(field=state, source=S.LOCKED, target=S.ASSIGNED)
-    def expire_lock(self) -> None:
-        self._clear_lock()
-
-    @transition(field=state, source=[S.ASSIGNED, S.LOCKED], target=S.ASSIGNED)
-    def redeem_partially(self) -> None:
-        self._clear_lock()
-        self.redemption_count += 1
-
-    @transition(field=state, source=[S.ASSIGNED, S.LOCKED], target=S.REDEEMED)
-    def redeem_fully(self) -> None:
-        self._clear_lock()
-        self.redemption_count += 1
-
-    @transition(field=state, source=[S.REDEEMED, S.ASSIGNED], target=S.ASSIGNED)
-    def roll_back_redemption(self) -> None:
-        self.redemption_count -= 1
-
-    @transition(field=state, source=S.LOCKED, target=S.LOCKED)
-    def roll_back_redemption_while_locked(self) -> None:
-        self.redemption_count -= 1
-
-    @transition(field=state, source=[S.AVAILABLE, S.ASSIGNED, S.LOCKED], target=S.VOID)
-    def void(self) -> None:
-        self._clear_lock()
-
-    def _clear_lock(self) -> None:
-        self.lock_id = None
-        self.locked_until = None
+    # The lifecycle table: source and target (django-fsm), the event each
+    # transition records and the fields it writes. Services take the lock, check
+    # the rules and call coupons.lifecycle.coupon_transition with one of these.
+    assign = _LifecycleRow(
+        source=CouponState.AVAILABLE,
+        target=CouponState.ASSIGNED,
+        action=EventAction.ASSIGN,
+        writes={"user_id": Param("user_id"), "assigned_at": Param("at")},
+    )
+    lock = _LifecycleRow(
+        source=CouponState.ASSIGNED,
+        target=CouponState.LOCKED,
+        action=EventAction.LOCK,
+        writes={"lock_id": Param("lock_id"), "locked_until": Param("until")},
+    )
+    unlock = _LifecycleRow(
+        source=CouponState.LOCKED, target=CouponState.ASSIGNED, action=EventAction.UNLOCK, writes=RELEASE_LOCK
+    )
+    expire_lock = _LifecycleRow(
+        source=CouponState.LOCKED, target=CouponState.ASSIGNED, action=EventAction.LOCK_EXPIRED, writes=RELEASE_LOCK
+    )
+    redeem_partially = _LifecycleRow(
+        source=[CouponState.ASSIGNED, CouponState.LOCKED],
+        target=CouponState.ASSIGNED,
+        action=EventAction.REDEEM,
+        writes=TAKE_A_USE,
+    )
+    redeem_fully = _LifecycleRow(
+        source=[CouponState.ASSIGNED, CouponState.LOCKED],
+        target=CouponState.REDEEMED,
+        action=EventAction.REDEEM,
+        writes=TAKE_A_USE,
+    )
+    roll_back_redemption = _LifecycleRow(
+        source=[CouponState.REDEEMED, CouponState.ASSIGNED],
+        target=CouponState.ASSIGNED,
+        action=EventAction.ROLLBACK,
+        writes=GIVE_A_USE_BACK,
+    )
+    roll_back_redemption_while_locked = _LifecycleRow(
+        source=CouponState.LOCKED, target=CouponState.LOCKED, action=EventAction.ROLLBACK, writes=GIVE_A_USE_BACK
+    )
+    void = _LifecycleRow(
+        source=[CouponState.AVAILABLE, CouponState.ASSIGNED, CouponState.LOCKED],
+        target=CouponState.VOID,
+        action=EventAction.VOID,
+        writes=RELEASE_LOCK,
+    )
 
 
 class CouponEvent(models.Model):
     """Append-only audit row, one per transition (the database refuses
     updates and deletes)."""
 
-    class Action(models.TextChoices):
-        ASSIGN = "assign"
-        LOCK = "lock"
-        UNLOCK = "unlock"
-        LOCK_EXPIRED = "lock_expired"
-        REDEEM = "redeem"
-        ROLLBACK = "rollback"
-        VOID = "void"
-
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events", db_index=False)
-    action = models.CharField(max_length=16, choices=Action.choices)
-    from_state = models.CharField(max_length=16, choices=S.choices)
-    to_state = models.CharField(max_length=16, choices=S.choices)
+    action = models.CharField(max_length=16, choices=EventAction.choices)
+    from_state = models.CharField(max_length=16, choices=CouponState.choices)
+    to_state = models.CharField(max_length=16, choices=CouponState.choices)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, null=True, blank=True)
     actor_kind = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=150)
     request_id = models.CharField(max_length=64, blank=True, default="")
+    # The one link from this layer up to redemptions (by name, so no import):
+    # a redeem or rollback event names its redemption.
     redemption = models.ForeignKey(
         "redemptions.Redemption", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )

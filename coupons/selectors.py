@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Q, QuerySet
+from collections.abc import Iterator
+
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from books.models import Book, Partner
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.errors import InvalidInput, NotFound
 
+EXPORT_COLUMNS = ("code", "state", "user_id", "assigned_at", "redemption_count")
+EXPORT_CHUNK = 5_000
 
-def effective_state_filter(state: str) -> Q:
-    """A filter matching coupons whose state, as partners see it, is ``state``."""
+
+def _in_effective_state(coupons: QuerySet[Coupon], state: str) -> QuerySet[Coupon]:
     if state not in CouponState.values:
-        detail = f"state must be one of {', '.join(CouponState.values)}."
-        raise InvalidInput(detail, errors=[{"field": "state", "detail": detail}])
-    now = timezone.now()
-    if state == CouponState.ASSIGNED:
-        return Q(state=CouponState.ASSIGNED) | Q(state=CouponState.LOCKED, locked_until__lte=now)
-    if state == CouponState.LOCKED:
-        return Q(state=CouponState.LOCKED, locked_until__gt=now)
-    return Q(state=state)
+        raise InvalidInput.field("state", f"state must be one of {', '.join(CouponState.values)}.")
+    return coupons.in_effective_state(state, now=timezone.now())
 
 
 def coupon_get(*, partner: Partner, code: str) -> Coupon:
@@ -34,7 +32,7 @@ def coupon_get(*, partner: Partner, code: str) -> Coupon:
 def coupon_list_for_book(*, book: Book, state: str | None = None, user_id: str | None = None) -> QuerySet[Coupon]:
     coupons = Coupon.objects.filter(book=book).select_related("book")
     if state:
-        coupons = coupons.filter(effective_state_filter(state))
+        coupons = _in_effective_state(coupons, state)
     if user_id:
         coupons = coupons.filter(partner_id=book.partner_id, user_id=user_id)
     return coupons.order_by("id")
@@ -47,7 +45,7 @@ def coupon_list_for_user(
     if book_id is not None:
         coupons = coupons.filter(book_id=book_id)
     if state:
-        coupons = coupons.filter(effective_state_filter(state))
+        coupons = _in_effective_state(coupons, state)
     return coupons.order_by("id")
 
 
@@ -57,14 +55,13 @@ def coupon_history(*, coupon: Coupon) -> QuerySet[CouponEvent]:
 
 def book_state_counts(*, book: Book) -> dict[str, int]:
     """How many of the book's coupons are in each state, in one scan."""
-    now = timezone.now()
-    live_lock = Q(state=CouponState.LOCKED, locked_until__gt=now)
-    counts = Coupon.objects.filter(book=book).aggregate(
-        available=Count("id", filter=Q(state=CouponState.AVAILABLE)),
-        assigned=Count("id", filter=Q(state=CouponState.ASSIGNED) | (Q(state=CouponState.LOCKED) & ~live_lock)),
-        locked=Count("id", filter=live_lock),
-        redeemed=Count("id", filter=Q(state=CouponState.REDEEMED)),
-        void=Count("id", filter=Q(state=CouponState.VOID)),
-        total=Count("id"),
+    return Coupon.objects.filter(book=book).state_counts(now=timezone.now())
+
+
+def coupon_export_rows(*, book: Book, state: str | None = None) -> Iterator[tuple[str, str, str | None, object, int]]:
+    """The book's coupons as ``EXPORT_COLUMNS``, oldest first, streamed from a
+    server-side cursor; the state (and the ``state`` filter) as partners see it."""
+    coupons = coupon_list_for_book(book=book, state=state).with_effective_state(now=timezone.now())
+    return coupons.values_list("code", "effective_state", "user_id", "assigned_at", "redemption_count").iterator(
+        chunk_size=EXPORT_CHUNK
     )
-    return counts

@@ -1,4 +1,5 @@
-"""Redemptions in the admin: read-only, filtered, exported as CSV.
+"""Redemptions in the admin: read-only, filtered, exported as CSV; and the
+redemption parts of the book and coupon pages below (``extend_admin``).
 
 A rollback is a partner's call through the API (it gives a use back under the
 coupon's lock), not an edit here.
@@ -13,9 +14,14 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
-from coupons.admin import ReadOnlyAdmin
-from coupons.admin_csv import csv_export_response
+from books import charts
+from books.models import Book
+from coupons.admin import book_codes, coupon_pages
+from coupons.models import Coupon
+from couponsite.admin_tools import ReadOnlyAdmin, ReadOnlyInline, extend_admin
+from couponsite.spreadsheet import csv_download
 from redemptions.models import Redemption
+from redemptions.selectors import redemptions_per_day
 
 
 class RolledBackFilter(admin.SimpleListFilter):
@@ -69,8 +75,34 @@ class RedemptionAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Export selected redemptions as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Redemption]):
-        return csv_export_response(
+        return csv_download(
             queryset.select_related("coupon__book__partner").order_by("created_at"),
             name="redemptions",
             columns=REDEMPTION_CSV_COLUMNS,
         )
+
+
+class RedemptionInline(ReadOnlyInline):
+    model = Redemption
+    fields = ["created_at", "user_id", "metadata", "rolled_back_at", "rollback_reason"]
+
+
+class CouponAdmin(coupon_pages.CouponAdmin):
+    inlines = [*coupon_pages.CouponAdmin.inlines, RedemptionInline]
+
+
+class BookAdmin(book_codes.BookAdmin):
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        book = self.get_object(request, object_id)
+        if book is not None:
+            series = redemptions_per_day(book=book)
+            extra_context = {
+                **(extra_context or {}),
+                "redemptions_chart": charts.redemptions_chart_svg(series),
+                "redemptions_rows": [(day, f"{count:,}") for day, count in series],
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+extend_admin(Coupon, CouponAdmin)
+extend_admin(Book, BookAdmin)

@@ -3,7 +3,8 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
-from coupons.models import USER_ID_MAX_LENGTH, Coupon
+from coupons.models import Coupon
+from couponsite.bounds import REASON_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 
 class Redemption(models.Model):
@@ -16,7 +17,7 @@ class Redemption(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     rolled_back_at = models.DateTimeField(null=True, blank=True)
-    rollback_reason = models.CharField(max_length=500, blank=True, default="")
+    rollback_reason = models.CharField(max_length=REASON_MAX_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -1,3 +1,6 @@
+"""Redemptions: using a coupon once, and giving a use back. Built on the
+coupons layer's public lifecycle API, under the same coupon lock."""
+
 from __future__ import annotations
 
 import uuid
@@ -6,14 +9,40 @@ from django.db import transaction
 from django.utils import timezone
 
 from books.models import Partner
-from coupons.events import event_record
-from coupons.models import Coupon, CouponEvent, CouponState
-from coupons.services import coupon_expire_lock_if_due, coupon_for_update
+from coupons.lifecycle import coupon_transition
+from coupons.models import Coupon, CouponState
+from coupons.services import coupon_check_usable, coupon_expire_lock_if_due, coupon_for_update, coupon_id_for_code
 from couponsite.actors import Actor
-from couponsite.errors import CouponVoid, InvalidInput, NotFound, RedemptionRolledBack
+from couponsite.bounds import REASON_MAX_LENGTH, checked_metadata, checked_user_id
+from couponsite.errors import CouponLocked, CouponVoid, InvalidInput, NotFound, RedemptionRolledBack
 from redemptions.models import Redemption
 
-ROLLBACK_REASON_MAX_LENGTH = 500
+
+def coupon_redeem(
+    *,
+    partner: Partner,
+    code: str,
+    user_id: str,
+    lock_id: uuid.UUID | None = None,
+    metadata: dict | None = None,
+    actor: Actor,
+) -> tuple[Coupon, Redemption]:
+    """Use the coupon once. A locked coupon needs its ``lock_id``; an assigned
+    one is locked and redeemed in one step."""
+    user_id = checked_user_id(user_id)
+    metadata = checked_metadata(metadata)
+    with transaction.atomic():
+        coupon = coupon_for_update(coupon_id=coupon_id_for_code(partner=partner, code=code))
+        now = timezone.now()
+        coupon_check_usable(coupon, user_id=user_id, now=now)
+        coupon_expire_lock_if_due(coupon=coupon, now=now)
+        if coupon.state == CouponState.LOCKED and coupon.lock_id != lock_id:
+            raise CouponLocked()
+        last_use = coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon) == 1
+        redemption = Redemption.objects.create(coupon=coupon, user_id=user_id, metadata=metadata)
+        transition = coupon.redeem_fully if last_use else coupon.redeem_partially
+        coupon_transition(transition, actor=actor, redemption_id=redemption.pk)
+        return coupon, redemption
 
 
 def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: str = "", actor: Actor) -> Coupon:
@@ -21,9 +50,8 @@ def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: s
 
     A coupon locked at that moment stays locked; a void coupon is refused.
     """
-    if len(reason) > ROLLBACK_REASON_MAX_LENGTH:
-        detail = f"reason must be at most {ROLLBACK_REASON_MAX_LENGTH} characters."
-        raise InvalidInput(detail, errors=[{"field": "reason", "detail": detail}])
+    if len(reason) > REASON_MAX_LENGTH:
+        raise InvalidInput.field("reason", f"reason must be at most {REASON_MAX_LENGTH} characters.")
     coupon_id = (
         Redemption.objects.filter(pk=redemption_id, coupon__partner=partner).values_list("coupon_id", flat=True).first()
     )
@@ -33,20 +61,14 @@ def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: s
         coupon = coupon_for_update(coupon_id=coupon_id)
         redemption = Redemption.objects.select_for_update().get(pk=redemption_id)
         if redemption.is_rolled_back:
-            raise RedemptionRolledBack("The redemption was rolled back already")
+            raise RedemptionRolledBack()
         if coupon.state == CouponState.VOID:
-            raise CouponVoid("The coupon was voided")
+            raise CouponVoid()
         coupon_expire_lock_if_due(coupon=coupon, now=timezone.now())
-        from_state = coupon.state
-        if coupon.state == CouponState.LOCKED:
-            coupon.roll_back_redemption_while_locked()
-        else:
-            coupon.roll_back_redemption()
-        coupon.save(update_fields=["state", "redemption_count", "updated_at"])
         redemption.rolled_back_at = timezone.now()
         redemption.rollback_reason = reason
         redemption.save(update_fields=["rolled_back_at", "rollback_reason"])
-        event_record(
-            coupon=coupon, action=CouponEvent.Action.ROLLBACK, from_state=from_state, actor=actor, redemption=redemption
-        )
+        locked = coupon.state == CouponState.LOCKED
+        transition = coupon.roll_back_redemption_while_locked if locked else coupon.roll_back_redemption
+        coupon_transition(transition, actor=actor, redemption_id=redemption.pk)
         return coupon

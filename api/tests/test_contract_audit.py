@@ -14,13 +14,13 @@ from django.test import Client
 from playwright import sync_api as playwright_sync
 
 from api.exceptions import problem_for_exception
-from api.idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused
-from api.problems import CATALOGUE
 from api.tests.conftest import Tenant, assert_problem, make_tenant, post
 from api.tests.test_tenant_isolation import OWNED, PARAMETER, ROUTES
-from coupons.services import coupon_assign_random, coupon_redeem
+from coupons.services import coupon_assign_random
 from couponsite import errors
 from couponsite.actors import Actor
+from couponsite.errors import ERRORS
+from redemptions.services import coupon_redeem
 
 ACTOR = Actor.api_key("setup")
 V1_ROUTES = [route for route in ROUTES if route.path.startswith("/api/v1/")]
@@ -47,15 +47,15 @@ def test_options_answers_on_every_route(tenant, route):
 
 SERVICE_ERRORS = [
     cls
-    for cls in (*vars(errors).values(), IdempotencyKeyReused, IdempotencyKeyInFlight)
-    if isinstance(cls, type) and issubclass(cls, errors.ServiceError) and cls.code in CATALOGUE
+    for cls in vars(errors).values()
+    if isinstance(cls, type) and issubclass(cls, errors.ServiceError) and cls.code in ERRORS
 ]
 
 
 @pytest.mark.parametrize("error_class", SERVICE_ERRORS, ids=[cls.__name__ for cls in SERVICE_ERRORS])
 def test_a_domain_errors_title_is_its_documented_title(error_class):
     body, _ = problem_for_exception(error_class("what happened"))
-    assert body["title"] == CATALOGUE[body["code"]].title
+    assert body["title"] == ERRORS[body["code"]].title
     assert body["detail"] == "what happened"
 
 

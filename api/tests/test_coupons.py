@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from api.tests.conftest import assert_problem, post
 from coupons.models import Coupon, CouponEvent
-from coupons.services import coupon_assign_random, coupon_lock, coupon_redeem
+from coupons.services import coupon_assign_random, coupon_lock
 from couponsite.actors import Actor
 from redemptions.models import Redemption
+from redemptions.services import coupon_redeem
 
 COUPON_FIELDS = {
     "code",

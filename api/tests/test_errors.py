@@ -15,9 +15,10 @@ from rest_framework.test import APIClient
 
 from api.tests.conftest import assert_problem, post
 from books.services import api_key_revoke
-from coupons.services import coupon_assign_random, coupon_lock, coupon_redeem, coupon_void
+from coupons.services import coupon_assign_random, coupon_lock, coupon_void
 from couponsite.actors import Actor
 from couponsite.locks import LockKind, stable_key
+from redemptions.services import coupon_redeem
 
 ACTOR = Actor.api_key("setup")
 

@@ -9,7 +9,7 @@ from api.tests.conftest import http, make_tenant
 from coupons.models import Coupon
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
-from couponsite.testing import race
+from couponsite.tests.racing import race
 from redemptions.models import Redemption
 
 pytestmark = pytest.mark.django_db(transaction=True)

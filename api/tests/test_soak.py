@@ -36,13 +36,14 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from api.problems import CATALOGUE, PROBLEM_CONTENT_TYPE
+from api.problems import PROBLEM_CONTENT_TYPE
 from books.models import Book
 from books.services import api_key_issue, book_create, partner_create
-from coupons.bulk import codes_generate
-from coupons.models import Coupon, CouponEvent, CouponState
+from coupons.generation import codes_generate
+from coupons.models import Coupon, CouponEvent, CouponState, EventAction
 from coupons.services import locks_release_expired
 from couponsite.actors import Actor, ActorKind
+from couponsite.errors import ERRORS
 from redemptions.models import Redemption
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
@@ -64,7 +65,7 @@ pytestmark = [
 ]
 
 S = CouponState
-A = CouponEvent.Action
+A = EventAction
 # Every transition an event may record: action -> allowed (from, to) pairs.
 TRANSITIONS = {
     A.ASSIGN: {(S.AVAILABLE, S.ASSIGNED)},
@@ -305,8 +306,8 @@ class Soak:
             if answer.headers.get("content-type") != PROBLEM_CONTENT_TYPE:
                 self.fail(f"error without problem+json: {where}")
             elif (
-                code not in CATALOGUE
-                or answer.status != CATALOGUE[code].status
+                code not in ERRORS
+                or answer.status != ERRORS[code].status
                 or answer.json().get("status") != answer.status
             ):
                 self.fail(f"unknown code or wrong status: {where}")

@@ -21,9 +21,10 @@ from api import urls as api_urls
 from api.models import IdempotencyKey
 from api.tests.conftest import Tenant, assert_problem, make_tenant
 from coupons.models import Coupon, CouponEvent
-from coupons.services import coupon_assign_random, coupon_lock, coupon_redeem
+from coupons.services import coupon_assign_random, coupon_lock
 from couponsite.actors import Actor
 from redemptions.models import Redemption
+from redemptions.services import coupon_redeem
 
 PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # Path parameters naming a partner's own object: another partner's is a 404.

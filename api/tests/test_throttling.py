@@ -12,7 +12,7 @@ from api.counters import Window, counter_add
 from api.tests.conftest import assert_problem, http, make_tenant, post
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
-from couponsite.testing import race
+from couponsite.tests.racing import race
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

@@ -8,8 +8,8 @@ from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
 
 from api.authentication import principal
+from books.codes import CODE_PATTERN_RE
 from books.models import Partner
-from coupons.codes import CODE_PATTERN_RE
 from couponsite.actors import Actor
 
 

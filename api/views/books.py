@@ -1,18 +1,16 @@
 from __future__ import annotations
 
-from django.core.files.uploadedfile import UploadedFile
 from drf_spectacular.utils import extend_schema
-from rest_framework import exceptions, parsers, status
+from rest_framework import parsers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api import schema as s
+from api import schema
 from api.filters import BookCouponFilter, SelectorFilterBackend, filter_values
 from api.idempotency import idempotent
 from api.pagination import BookPagination, CouponCursorPagination
 from api.parsers import JSONParser
 from api.serializers import (
-    MAX_CODES_PER_REQUEST,
     BookDetailSerializer,
     BookSerializer,
     BookWriteSerializer,
@@ -25,12 +23,13 @@ from api.serializers import (
 from api.views.base import PartnerViewSet
 from books.selectors import book_get, book_list
 from books.services import book_create, book_update
-from coupons.bulk import codes_generate, codes_import, codes_import_csv
+from coupons.generation import codes_generate
+from coupons.imports import codes_import, codes_import_csv
 from coupons.models import Coupon
 from coupons.selectors import book_state_counts, coupon_list_for_book
+from couponsite.bounds import CODES_PER_REQUEST_MAX
 from couponsite.errors import ErrorCode
 
-C = ErrorCode
 TAG = ["books"]
 BOOK_REQUEST = {"name": "Spring sale", "max_codes_per_user": 1, "valid_until": "2026-06-01T00:00:00Z"}
 
@@ -42,8 +41,8 @@ class BookViewSet(PartnerViewSet):
         operation_id="books_list",
         tags=TAG,
         summary="List the partner's books, newest first",
-        responses={200: BookSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A page of books", s.BOOK)],
+        responses={200: BookSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A page of books", schema.BOOK)],
     )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(book_list(partner=self.partner))
@@ -53,10 +52,13 @@ class BookViewSet(PartnerViewSet):
         operation_id="books_create",
         tags=TAG,
         summary="Create a book",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=BookWriteSerializer,
-        responses={201: BookSerializer, **s.problems(*s.IDEMPOTENCY_CODES)},
-        examples=[s.example("A book", BOOK_REQUEST, request=True), s.example("Created", s.BOOK, status=201)],
+        responses={201: BookSerializer, **schema.problems(*schema.IDEMPOTENCY_CODES)},
+        examples=[
+            schema.example("A book", BOOK_REQUEST, request=True),
+            schema.example("Created", schema.BOOK, status=201),
+        ],
     )
     @idempotent
     def create(self, request: Request) -> Response:
@@ -67,8 +69,8 @@ class BookViewSet(PartnerViewSet):
         operation_id="books_retrieve",
         tags=TAG,
         summary="A book with its coupons counted by state",
-        responses={200: BookDetailSerializer, **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A book", {**s.BOOK, "counts": s.COUNTS})],
+        responses={200: BookDetailSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A book", {**schema.BOOK, "counts": schema.COUNTS})],
     )
     def retrieve(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)
@@ -80,10 +82,10 @@ class BookViewSet(PartnerViewSet):
         tags=TAG,
         summary="Change some of a book's fields",
         request=BookWriteSerializer(partial=True),
-        responses={200: BookSerializer, **s.problems(C.NOT_FOUND, C.UNSUPPORTED_MEDIA_TYPE)},
+        responses={200: BookSerializer, **schema.problems(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE)},
         examples=[
-            s.example("Deactivate", {"is_active": False}, request=True),
-            s.example("Updated", {**s.BOOK, "is_active": False}),
+            schema.example("Deactivate", {"is_active": False}, request=True),
+            schema.example("Updated", {**schema.BOOK, "is_active": False}),
         ],
     )
     def partial_update(self, request: Request, book_id: int) -> Response:
@@ -99,19 +101,21 @@ class BookViewSet(PartnerViewSet):
             "`#` in the pattern is one random character of `23456789ABCDEFGHJKMNPQRSTUVWXYZ`, anything else is "
             "literal. Refused when the pattern's keyspace is under 10,000 x the codes the book would hold."
         ),
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=CodesGenerateSerializer,
-        responses={201: CreatedSerializer, **s.problems(C.NOT_FOUND, *s.IDEMPOTENCY_CODES)},
+        responses={201: CreatedSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
         examples=[
-            s.example("Ten thousand codes", {"count": 10000, "pattern": "SPRING-####-####"}, request=True),
-            s.example("Created", {"created": 10000}, status=201),
+            schema.example("Ten thousand codes", {"count": 10000, "pattern": "SPRING-####-####"}, request=True),
+            schema.example("Created", {"created": 10000}, status=201),
         ],
     )
     @idempotent
     def generate(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)
         data = self.parsed(CodesGenerateSerializer)
-        created = codes_generate(book=book, count=data["count"], pattern=data.get("pattern"))
+        created = codes_generate(
+            book=book, count=data["count"], pattern=data.get("pattern"), max_count=CODES_PER_REQUEST_MAX
+        )
         return Response({"created": created}, status=status.HTTP_201_CREATED)
 
 
@@ -127,36 +131,24 @@ class BookUploadViewSet(PartnerViewSet):
             "row (characters, length, duplicate in the upload or of an existing code) refuses the whole upload: "
             "a 400 whose `errors` list the rows (`line`, `value`, `reason`; the first 100)."
         ),
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request={"application/json": CodesUploadJSONSerializer, "multipart/form-data": CodesUploadFileSerializer},
-        responses={201: CreatedSerializer, **s.problems(C.NOT_FOUND, *s.IDEMPOTENCY_CODES)},
+        responses={201: CreatedSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
         examples=[
-            s.example("Codes", {"codes": ["WELCOME-0001", "WELCOME-0002"]}, request=True),
-            s.example("Created", {"created": 2}, status=201),
+            schema.example("Codes", {"codes": ["WELCOME-0001", "WELCOME-0002"]}, request=True),
+            schema.example("Created", {"created": 2}, status=201),
         ],
     )
     @idempotent
     def upload(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)
         if isinstance(request.data, dict) and "codes" in request.data:
-            created = codes_import(book=book, codes=self.parsed(CodesUploadJSONSerializer)["codes"])
+            codes = self.parsed(CodesUploadJSONSerializer)["codes"]
+            created = codes_import(book=book, codes=codes, max_count=CODES_PER_REQUEST_MAX)
         else:
             upload = self.parsed(CodesUploadFileSerializer)["file"]
-            _check_rows(upload)
-            created = codes_import_csv(book=book, stream=upload)
+            created = codes_import_csv(book=book, stream=upload, max_count=CODES_PER_REQUEST_MAX)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
-
-
-def _check_rows(upload: UploadedFile) -> None:
-    """At most ``MAX_CODES_PER_REQUEST`` lines, a header besides."""
-    lines = 0
-    for line in upload:
-        lines += bool(line.strip())
-        if lines > MAX_CODES_PER_REQUEST + 1:
-            upload.seek(0)
-            detail = f"At most {MAX_CODES_PER_REQUEST} codes a request; split the file."
-            raise exceptions.ValidationError({"file": [detail]})
-    upload.seek(0)
 
 
 class BookCouponViewSet(PartnerViewSet):
@@ -169,8 +161,8 @@ class BookCouponViewSet(PartnerViewSet):
         operation_id="books_coupons_list",
         tags=TAG,
         summary="The book's coupons in id order, a cursor page at a time",
-        responses={200: CouponSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A page of coupons", s.COUPON)],
+        responses={200: CouponSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A page of coupons", schema.COUPON)],
     )
     def list(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)

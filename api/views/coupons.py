@@ -5,7 +5,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api import schema as s
+from api import schema
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
 from api.pagination import CouponCursorPagination
@@ -26,15 +26,20 @@ from api.views.base import PartnerViewSet
 from books.selectors import book_get
 from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
-from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_redeem, coupon_unlock
+from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_unlock
 from couponsite.errors import ErrorCode
-from redemptions.services import redemption_rollback
+from redemptions.services import coupon_redeem, redemption_rollback
 
-C = ErrorCode
 TAG = ["coupons"]
 USER = {"user_id": "customer-42"}
 # Answers of the endpoints that look a code up for a user (FailedLookupLimitMixin).
-LOOKUP_CODES = (C.NOT_FOUND, C.COUPON_NOT_HELD, C.BOOK_INACTIVE, C.COUPON_VOID, *s.IDEMPOTENCY_CODES)
+LOOKUP_CODES = (
+    ErrorCode.NOT_FOUND,
+    ErrorCode.COUPON_NOT_HELD,
+    ErrorCode.BOOK_INACTIVE,
+    ErrorCode.COUPON_VOID,
+    *schema.IDEMPOTENCY_CODES,
+)
 
 
 class CouponViewSet(PartnerViewSet):
@@ -44,17 +49,21 @@ class CouponViewSet(PartnerViewSet):
         operation_id="coupons_assign_random",
         tags=TAG,
         summary="Give a user the book's next coupon, drawn at random",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=AssignRandomSerializer,
         responses={
             201: CouponSerializer,
-            **s.problems(
-                C.NOT_FOUND, C.BOOK_INACTIVE, C.BOOK_EXHAUSTED, C.ASSIGNMENT_LIMIT_REACHED, *s.IDEMPOTENCY_CODES
+            **schema.problems(
+                ErrorCode.NOT_FOUND,
+                ErrorCode.BOOK_INACTIVE,
+                ErrorCode.BOOK_EXHAUSTED,
+                ErrorCode.ASSIGNMENT_LIMIT_REACHED,
+                *schema.IDEMPOTENCY_CODES,
             ),
         },
         examples=[
-            s.example("Assign", {"book_id": 7, **USER}, request=True),
-            s.example("Assigned", s.COUPON, status=201),
+            schema.example("Assign", {"book_id": 7, **USER}, request=True),
+            schema.example("Assigned", schema.COUPON, status=201),
         ],
     )
     @idempotent
@@ -68,8 +77,8 @@ class CouponViewSet(PartnerViewSet):
         operation_id="coupons_retrieve",
         tags=TAG,
         summary="A coupon, by code in any case",
-        responses={200: CouponSerializer, **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A coupon", s.COUPON)],
+        responses={200: CouponSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A coupon", schema.COUPON)],
     )
     def retrieve(self, request: Request, code: str) -> Response:
         return Response(CouponSerializer(coupon_get(partner=self.partner, code=code)).data)
@@ -78,8 +87,8 @@ class CouponViewSet(PartnerViewSet):
         operation_id="coupons_history",
         tags=TAG,
         summary="A coupon's events, oldest first, a cursor page at a time",
-        responses={200: CouponEventSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("History", s.EVENT)],
+        responses={200: CouponEventSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("History", schema.EVENT)],
     )
     def history(self, request: Request, code: str) -> Response:
         events = coupon_history(coupon=coupon_get(partner=self.partner, code=code))
@@ -95,13 +104,19 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         operation_id="coupons_assign_code",
         tags=TAG,
         summary="Give a user this coupon, if it is available",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=UserSerializer,
         responses={
             201: CouponSerializer,
-            **s.problems(C.NOT_FOUND, C.BOOK_INACTIVE, C.COUPON_UNAVAILABLE, C.ASSIGNMENT_LIMIT_REACHED, *LOOKUP_CODES),
+            **schema.problems(
+                ErrorCode.NOT_FOUND,
+                ErrorCode.BOOK_INACTIVE,
+                ErrorCode.COUPON_UNAVAILABLE,
+                ErrorCode.ASSIGNMENT_LIMIT_REACHED,
+                *LOOKUP_CODES,
+            ),
         },
-        examples=[s.example("Assign", USER, request=True), s.example("Assigned", s.COUPON, status=201)],
+        examples=[schema.example("Assign", USER, request=True), schema.example("Assigned", schema.COUPON, status=201)],
     )
     @idempotent
     def assign_code(self, request: Request, code: str) -> Response:
@@ -114,10 +129,13 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         tags=TAG,
         summary="Hold the user's coupon at checkout",
         description="The lock lasts `LOCK_TIMEOUT_SECONDS` (300 by default); keep its `lock_id`.",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=UserSerializer,
-        responses={200: LockedCouponSerializer, **s.problems(C.COUPON_LOCKED, C.COUPON_REDEEMED, *LOOKUP_CODES)},
-        examples=[s.example("Lock", USER, request=True), s.example("Locked", s.LOCKED_COUPON)],
+        responses={
+            200: LockedCouponSerializer,
+            **schema.problems(ErrorCode.COUPON_LOCKED, ErrorCode.COUPON_REDEEMED, *LOOKUP_CODES),
+        },
+        examples=[schema.example("Lock", USER, request=True), schema.example("Locked", schema.LOCKED_COUPON)],
     )
     @idempotent
     def lock(self, request: Request, code: str) -> Response:
@@ -129,12 +147,15 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         operation_id="coupons_unlock",
         tags=TAG,
         summary="Release a lock (checkout abandoned)",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=UnlockSerializer,
-        responses={200: CouponSerializer, **s.problems(C.COUPON_LOCKED, C.COUPON_NOT_LOCKED, *LOOKUP_CODES)},
+        responses={
+            200: CouponSerializer,
+            **schema.problems(ErrorCode.COUPON_LOCKED, ErrorCode.COUPON_NOT_LOCKED, *LOOKUP_CODES),
+        },
         examples=[
-            s.example("Unlock", {**USER, "lock_id": s.LOCKED_COUPON["lock_id"]}, request=True),
-            s.example("Unlocked", s.COUPON),
+            schema.example("Unlock", {**USER, "lock_id": schema.LOCKED_COUPON["lock_id"]}, request=True),
+            schema.example("Unlocked", schema.COUPON),
         ],
     )
     @idempotent
@@ -148,16 +169,19 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         tags=TAG,
         summary="Use the coupon once",
         description="A locked coupon needs its `lock_id`; an assigned one is locked and redeemed in one step.",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=RedeemSerializer,
-        responses={200: RedeemedCouponSerializer, **s.problems(C.COUPON_LOCKED, C.COUPON_REDEEMED, *LOOKUP_CODES)},
+        responses={
+            200: RedeemedCouponSerializer,
+            **schema.problems(ErrorCode.COUPON_LOCKED, ErrorCode.COUPON_REDEEMED, *LOOKUP_CODES),
+        },
         examples=[
-            s.example(
+            schema.example(
                 "Redeem",
-                {**USER, "lock_id": s.LOCKED_COUPON["lock_id"], "metadata": {"order_id": "A-1001"}},
+                {**USER, "lock_id": schema.LOCKED_COUPON["lock_id"], "metadata": {"order_id": "A-1001"}},
                 request=True,
             ),
-            s.example("Redeemed", s.REDEEMED_COUPON),
+            schema.example("Redeemed", schema.REDEEMED_COUPON),
         ],
     )
     @idempotent
@@ -178,8 +202,8 @@ class UserCouponViewSet(PartnerViewSet):
         tags=TAG,
         summary="A user's coupons in id order, a cursor page at a time",
         parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="1 to 128 characters.")],
-        responses={200: CouponSerializer(many=True), **s.problems(C.NOT_FOUND)},
-        examples=[s.example("A page of coupons", s.COUPON)],
+        responses={200: CouponSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A page of coupons", schema.COUPON)],
     )
     def list(self, request: Request, user_id: str) -> Response:
         field = user_id_field()
@@ -198,15 +222,17 @@ class RedemptionViewSet(PartnerViewSet):
         operation_id="redemptions_rollback",
         tags=["redemptions"],
         summary="Undo one redemption, once: the use is given back",
-        parameters=[s.IDEMPOTENCY_PARAMETER],
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=RollbackSerializer,
         responses={
             200: CouponSerializer,
-            **s.problems(C.NOT_FOUND, C.REDEMPTION_ROLLED_BACK, C.COUPON_VOID, *s.IDEMPOTENCY_CODES),
+            **schema.problems(
+                ErrorCode.NOT_FOUND, ErrorCode.REDEMPTION_ROLLED_BACK, ErrorCode.COUPON_VOID, *schema.IDEMPOTENCY_CODES
+            ),
         },
         examples=[
-            s.example("Rollback", {"reason": "order A-1001 cancelled"}, request=True),
-            s.example("Rolled back", s.COUPON),
+            schema.example("Rollback", {"reason": "order A-1001 cancelled"}, request=True),
+            schema.example("Rolled back", schema.COUPON),
         ],
     )
     @idempotent

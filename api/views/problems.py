@@ -6,7 +6,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.problems import CATALOGUE
+from couponsite.errors import ERRORS
 
 
 @extend_schema(exclude=True)
@@ -16,7 +16,7 @@ from api.problems import CATALOGUE
 @throttle_classes([])
 def problem_type(request: Request, code: str) -> Response:
     """What a problem ``type`` URI names: the code, its status and when it happens."""
-    problem = CATALOGUE.get(code)
-    if problem is None:
+    error_type = ERRORS.get(code)
+    if error_type is None:
         raise NotFound("No such problem type")
-    return Response({"code": problem.code, "status": problem.status, "title": problem.title, "when": problem.when})
+    return Response({"code": code, "status": error_type.status, "title": error_type.title, "when": error_type.when})

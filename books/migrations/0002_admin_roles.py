@@ -1,25 +1,10 @@
 from django.db import migrations
 
-from books.roles import COUPON_MANAGERS, SUPPORT, roles_sync
-
-
-def create_roles(apps, schema_editor):
-    roles_sync(apps=apps)
-
-
-def remove_roles(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=[COUPON_MANAGERS, SUPPORT]).delete()
-
 
 class Migration(migrations.Migration):
-    """Data only: the staff groups "Coupon managers" and "Support"."""
+    """Once the staff groups' data migration; they are now set up after every
+    migrate (couponsite/roles.py), so this step does nothing more."""
 
-    dependencies = [
-        ("auth", "0012_alter_user_first_name_max_length"),
-        ("contenttypes", "0002_remove_content_type_name"),
-        ("books", "0001_initial"),
-        ("coupons", "0002_initial"),
-        ("redemptions", "0001_initial"),
-    ]
+    dependencies = [("books", "0001_initial")]
 
-    operations = [migrations.RunPython(create_roles, remove_roles)]
+    operations: list = []

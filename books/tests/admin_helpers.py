@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.test import Client
 
-from books.roles import roles_sync
+from couponsite.roles import roles_sync
 
 PASSWORD = "correct horse battery staple"
 

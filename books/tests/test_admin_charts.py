@@ -4,11 +4,6 @@ from datetime import date, timedelta
 import pytest
 
 from books import charts
-from books.tests.factories import BookFactory
-from coupons.services import coupon_assign_code, coupon_redeem
-from coupons.tests.factories import make_coupons
-from couponsite.actors import Actor
-from redemptions.services import redemption_rollback
 
 
 def test_state_segments_fill_the_width_in_state_order_and_skip_empty_states():
@@ -62,24 +57,3 @@ def test_redemptions_chart_describes_the_period_and_draws_one_column_per_busy_da
     assert "the busiest day had 2." in svg
     assert len(re.findall(r"<rect [^>]*><title>", svg)) == 20  # the days with 1 or 2
     assert "<title>2030-01-02: 1 redemption</title>" in svg
-
-
-@pytest.mark.django_db
-def test_redemptions_per_day_counts_kept_redemptions_of_the_book_only():
-    book, other_book = BookFactory(max_redemptions_per_coupon=None), BookFactory()
-    make_coupons(book, 1)
-    make_coupons(other_book, 1)
-    actor = Actor.system("test")
-    for b in (book, other_book):
-        coupon_assign_code(partner=b.partner, code=f"C{b.pk}-0000000", user_id="u1", actor=actor)
-    code = f"C{book.pk}-0000000"
-    coupon_redeem(partner=book.partner, code=code, user_id="u1", actor=actor)
-    _, undone = coupon_redeem(partner=book.partner, code=code, user_id="u1", actor=actor)
-    coupon_redeem(partner=other_book.partner, code=f"C{other_book.pk}-0000000", user_id="u1", actor=actor)
-    redemption_rollback(partner=book.partner, redemption_id=undone.pk, actor=actor)
-
-    series = charts.redemptions_per_day(book=book)
-
-    assert len(series) == 30
-    assert series[-1] == (date.today(), 1)
-    assert sum(count for _, count in series) == 1

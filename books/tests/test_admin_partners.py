@@ -5,9 +5,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from books.models import Partner, PartnerAPIKey
-from books.roles import COUPON_MANAGERS
 from books.tests.admin_helpers import client_for, staff_user
 from books.tests.factories import PartnerFactory, api_key_for
+from couponsite.roles import COUPON_MANAGERS
 
 pytestmark = pytest.mark.django_db
 

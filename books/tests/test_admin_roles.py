@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 
-from books.roles import COUPON_MANAGERS, SUPPORT, roles_sync
+from couponsite.roles import COUPON_MANAGERS, SUPPORT, roles_sync
 
 pytestmark = pytest.mark.django_db
 

@@ -4,7 +4,7 @@ from django.db import IntegrityError, transaction
 from books.models import Partner
 from books.services import partner_create
 from couponsite.errors import InvalidInput
-from couponsite.testing import race
+from couponsite.tests.racing import race
 
 
 @pytest.mark.django_db

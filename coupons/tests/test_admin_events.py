@@ -4,14 +4,14 @@ import io
 import pytest
 from django.urls import reverse
 
-from books.roles import SUPPORT
 from books.tests.admin_helpers import client_for, staff_user
 from books.tests.factories import BookFactory
 from coupons.models import CouponEvent
 from coupons.services import coupon_assign_code
-from coupons.spreadsheet import spreadsheet_safe
 from coupons.tests.factories import make_coupons
 from couponsite.actors import Actor
+from couponsite.roles import SUPPORT
+from couponsite.spreadsheet import spreadsheet_safe
 
 pytestmark = pytest.mark.django_db
 

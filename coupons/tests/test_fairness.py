@@ -5,7 +5,7 @@ import math
 import pytest
 
 from books.tests.factories import BookFactory
-from coupons.bulk import codes_import
+from coupons.imports import codes_import
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
 

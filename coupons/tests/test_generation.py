@@ -3,10 +3,12 @@ from collections import Counter
 
 import pytest
 
+from books.codes import ALPHABET
 from books.tests.factories import BookFactory
-from coupons import bulk, codes
-from coupons.bulk import codes_generate
+from coupons import generation
+from coupons.generation import codes_generate
 from coupons.models import Coupon
+from coupons.sort_keys import SORT_KEY_MAX
 from coupons.tests.factories import CouponFactory, make_coupons
 from couponsite.errors import InvalidInput
 
@@ -25,7 +27,7 @@ def test_generates_exactly_the_count_of_unique_codes_of_the_books_default_patter
     assert created == 2_500
     assert len(generated) == 2_500
     assert len({code.upper() for code in generated}) == 2_500
-    shape = re.compile(rf"[{codes.ALPHABET}]{{4}}-[{codes.ALPHABET}]{{4}}-[{codes.ALPHABET}]{{4}}")
+    shape = re.compile(rf"[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}-[{ALPHABET}]{{4}}")
     assert all(shape.fullmatch(code) for code in generated)
 
 
@@ -35,7 +37,7 @@ def test_a_given_pattern_keeps_its_literal_characters():
 
     codes_generate(book=book, count=50, pattern="Spring_26-#####x")
 
-    shape = re.compile(rf"Spring_26-[{codes.ALPHABET}]{{5}}x")
+    shape = re.compile(rf"Spring_26-[{ALPHABET}]{{5}}x")
     assert all(shape.fullmatch(code) for code in book_codes(book))
 
 
@@ -46,7 +48,7 @@ def test_generated_codes_use_every_character_of_the_alphabet_and_no_other():
     codes_generate(book=book, count=1_000, pattern="########")
 
     seen = Counter("".join(book_codes(book)))
-    assert set(seen) == set(codes.ALPHABET)
+    assert set(seen) == set(ALPHABET)
 
 
 @pytest.mark.django_db
@@ -57,7 +59,7 @@ def test_generated_coupons_are_available_with_sort_keys_in_range():
 
     coupons = Coupon.objects.filter(book=book)
     assert {coupon.state for coupon in coupons} == {"available"}
-    assert all(0 <= coupon.sort_key <= codes.SORT_KEY_MAX for coupon in coupons)
+    assert all(0 <= coupon.sort_key <= SORT_KEY_MAX for coupon in coupons)
     assert all(coupon.partner_id == book.partner_id for coupon in coupons)
 
 
@@ -105,7 +107,7 @@ def test_a_malformed_pattern_is_refused(pattern):
 
 @pytest.mark.django_db
 def test_progress_is_reported_after_each_batch(monkeypatch):
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 400)
+    monkeypatch.setattr(generation, "BATCH_SIZE", 400)
     book = BookFactory()
     reported = []
 
@@ -117,7 +119,7 @@ def test_progress_is_reported_after_each_batch(monkeypatch):
 
 def rows_starting_with(codes_first: list[str]):
     """A stand-in for random_code_rows whose first rows are the given codes."""
-    real = codes.random_code_rows
+    real = generation.random_code_rows
     calls = []
 
     def rows(pattern, sort_keys):
@@ -137,7 +139,7 @@ def test_codes_colliding_with_the_partners_codes_or_each_other_are_topped_up_to_
     other_book = BookFactory(partner=book.partner)
     CouponFactory(book=other_book, code="TAKEN1")
     rows, calls = rows_starting_with(["taken1", "TWICE2", "twice2"])
-    monkeypatch.setattr(bulk.codes, "random_code_rows", rows)
+    monkeypatch.setattr(generation, "random_code_rows", rows)
 
     assert codes_generate(book=book, count=20) == 20
 
@@ -153,7 +155,7 @@ def test_a_pattern_whose_codes_keep_colliding_is_refused_and_nothing_is_stored(m
     book = BookFactory(code_pattern="######")
     CouponFactory(book=BookFactory(partner=book.partner), code="TAKEN1")
     monkeypatch.setattr(
-        bulk.codes, "random_code_rows", lambda pattern, keys: b"".join(f"TAKEN1\t{key}\n".encode() for key in keys)
+        generation, "random_code_rows", lambda pattern, keys: b"".join(f"TAKEN1\t{key}\n".encode() for key in keys)
     )
 
     with pytest.raises(InvalidInput) as refused:
@@ -165,7 +167,7 @@ def test_a_pattern_whose_codes_keep_colliding_is_refused_and_nothing_is_stored(m
 
 @pytest.mark.django_db(transaction=True)
 def test_an_interrupted_generation_stores_nothing(monkeypatch):
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 300)
+    monkeypatch.setattr(generation, "BATCH_SIZE", 300)
     book = BookFactory()
     make_coupons(book, 5)
     batches = []

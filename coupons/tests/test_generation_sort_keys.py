@@ -5,10 +5,12 @@ import threading
 
 import pytest
 from django.db import connection, transaction
+from psycopg import sql
 
+from books.codes import ALPHABET
 from books.tests.factories import BookFactory
-from coupons import bulk, codes
-from coupons.bulk import codes_generate
+from coupons import sort_keys
+from coupons.generation import codes_generate, random_chars
 from coupons.models import Coupon
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
@@ -69,7 +71,7 @@ def test_when_little_room_is_left_above_the_watermark_the_available_coupons_are_
         cursor.execute(
             "UPDATE coupons_coupon SET sort_key = CASE WHEN state = 'available' THEN %s - 1000 + (id %% 1000)"
             " ELSE %s - 2000 END WHERE book_id = %s",
-            [codes.SORT_KEY_MAX, codes.SORT_KEY_MAX, book.pk],
+            [sort_keys.SORT_KEY_MAX, sort_keys.SORT_KEY_MAX, book.pk],
         )
     available_before = dict(Coupon.objects.filter(book=book, state="available").values_list("id", "sort_key"))
     old = set(Coupon.objects.filter(book=book).values_list("id", flat=True))
@@ -78,18 +80,18 @@ def test_when_little_room_is_left_above_the_watermark_the_available_coupons_are_
 
     rekeyed = dict(Coupon.objects.filter(id__in=available_before).values_list("id", "sort_key"))
     added = new_keys(book, old)
-    low = codes.SORT_KEY_MAX - bulk.MIN_KEY_ROOM
+    low = sort_keys.SORT_KEY_MAX - sort_keys.MIN_KEY_ROOM
     # All 19 old and 40 new keys are now spread over the whole range: the
     # chance that none lands below the top 2**40 keys is about 2**-1400.
     assert all(rekeyed[coupon_id] != key for coupon_id, key in available_before.items())
     assert min(rekeyed.values()) < low
     assert min(added) < low
-    assert all(0 <= key <= codes.SORT_KEY_MAX for key in [*rekeyed.values(), *added])
+    assert all(0 <= key <= sort_keys.SORT_KEY_MAX for key in [*rekeyed.values(), *added])
 
 
 @pytest.mark.django_db
 def test_adding_more_codes_than_the_room_above_the_watermark_holds_rekeys_the_book(monkeypatch):
-    monkeypatch.setattr(bulk, "MIN_KEY_ROOM_PER_CODE", 2**62)
+    monkeypatch.setattr(sort_keys, "MIN_KEY_ROOM_PER_CODE", 2**62)
     book = BookFactory()
     codes_generate(book=book, count=10)
     draw(book, 5)
@@ -143,19 +145,19 @@ def test_a_load_holds_the_books_codes_lock_until_it_commits():
 
 
 def test_random_sort_keys_stay_in_their_range_even_when_it_is_tiny():
-    top = codes.SORT_KEY_MAX
+    top = sort_keys.SORT_KEY_MAX
 
-    assert set(codes.random_sort_keys(50, above=top - 1)) == {top}
-    assert set(codes.random_sort_keys(500, above=top - 3)) == {top - 2, top - 1, top}
-    assert all(0 <= key <= top for key in codes.random_sort_keys(2_000, above=-1))
+    assert set(sort_keys.random_sort_keys(50, above=top - 1)) == {top}
+    assert set(sort_keys.random_sort_keys(500, above=top - 3)) == {top - 2, top - 1, top}
+    assert all(0 <= key <= top for key in sort_keys.random_sort_keys(2_000, above=-1))
     with pytest.raises(ValueError):
-        codes.random_sort_keys(1, above=top)
+        sort_keys.random_sort_keys(1, above=top)
 
 
 def test_random_sort_keys_cover_their_range_evenly():
     above = 2**62 + 12345
-    width = codes.SORT_KEY_MAX - above
-    drawn = codes.random_sort_keys(40_000, above=above)
+    width = sort_keys.SORT_KEY_MAX - above
+    drawn = sort_keys.random_sort_keys(40_000, above=above)
 
     # Eight equal slices of the range: a chi-square over 7 degrees of freedom
     # exceeds 40 by chance about once in four million runs.
@@ -167,11 +169,11 @@ def test_random_sort_keys_cover_their_range_evenly():
 
 
 def test_random_chars_are_drawn_evenly_from_the_alphabet():
-    drawn = codes.random_chars(62_000)
+    drawn = random_chars(62_000)
 
-    counts = [drawn.count(char.encode()) for char in codes.ALPHABET]
+    counts = [drawn.count(char.encode()) for char in ALPHABET]
     # 30 degrees of freedom: above 80 about once in four million runs.
-    expected = len(drawn) / len(codes.ALPHABET)
+    expected = len(drawn) / len(ALPHABET)
     assert sum(counts) == len(drawn)
     assert sum((count - expected) ** 2 / expected for count in counts) < 80
 
@@ -179,10 +181,10 @@ def test_random_chars_are_drawn_evenly_from_the_alphabet():
 @pytest.mark.django_db
 def test_keys_drawn_by_postgresql_for_a_rekey_span_the_whole_range():
     with connection.cursor() as cursor:
-        cursor.execute(bulk.sql.SQL("SELECT {} FROM generate_series(1, 4000)").format(bulk.RANDOM_KEY))
+        cursor.execute(sql.SQL("SELECT {} FROM generate_series(1, 4000)").format(sort_keys.RANDOM_KEY))
         drawn = [row[0] for row in cursor.fetchall()]
 
-    assert all(0 <= key <= codes.SORT_KEY_MAX for key in drawn)
+    assert all(0 <= key <= sort_keys.SORT_KEY_MAX for key in drawn)
     # Each of the top and bottom halves of the range: 2,000 expected.
     assert 1_700 < sum(key > 2**62 for key in drawn) < 2_300
     assert len(set(drawn)) == len(drawn)

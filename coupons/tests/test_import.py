@@ -5,8 +5,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from books.tests.factories import BookFactory
-from coupons import bulk
-from coupons.bulk import codes_import, codes_import_csv
+from coupons import imports, sort_keys
+from coupons.csv_input import MAX_LINE_BYTES
+from coupons.imports import codes_import, codes_import_csv
 from coupons.models import Coupon
 from coupons.services import coupon_assign_random
 from coupons.tests.factories import CouponFactory
@@ -180,7 +181,7 @@ def test_a_code_with_a_trailing_newline_inside_quotes_is_trimmed_like_any_other(
     [
         (b"CODE-1\n\xff\xfe\x00\x01binary", "Line 2 holds NUL bytes"),
         (b"CODE-1\nCAF\xc9\n", "Line 2 is not UTF-8 text"),
-        (b"CODE-1\n" + b"A" * (bulk.MAX_LINE_BYTES + 10), "Line 2 is longer than"),
+        (b"CODE-1\n" + b"A" * (MAX_LINE_BYTES + 10), "Line 2 is longer than"),
         (b'CODE-1\n"unterminated\n' + b"xxxxxxxxx\n" * 20_000, "not a readable CSV"),
     ],
 )
@@ -215,7 +216,7 @@ def test_a_list_item_that_is_not_a_string_is_refused():
 
 @pytest.mark.django_db
 def test_import_progress_counts_the_rows_added_per_batch(monkeypatch):
-    monkeypatch.setattr(bulk, "BATCH_SIZE", 40)
+    monkeypatch.setattr(imports, "BATCH_SIZE", 40)
     book = BookFactory()
     reported = []
 
@@ -242,7 +243,7 @@ def test_imported_codes_get_keys_above_the_keys_handed_out():
 
 @pytest.mark.django_db
 def test_an_import_that_rekeys_the_book_rekeys_the_imported_codes_too(monkeypatch):
-    monkeypatch.setattr(bulk, "MIN_KEY_ROOM_PER_CODE", 2**62)
+    monkeypatch.setattr(sort_keys, "MIN_KEY_ROOM_PER_CODE", 2**62)
     book = BookFactory()
     codes_import(book=book, codes=[f"OLD-{n}" for n in range(10)])
     coupon_assign_random(book=book, user_id="user", actor=Actor.system("test"))

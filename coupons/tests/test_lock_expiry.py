@@ -1,33 +1,12 @@
-import uuid
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 
 from coupons.models import Coupon, CouponEvent, CouponState
 from coupons.selectors import book_state_counts, coupon_list_for_book
-from coupons.services import (
-    coupon_assign_code,
-    coupon_lock,
-    coupon_redeem,
-    coupon_unlock,
-    locks_release_expired,
-)
-from coupons.tests.factories import CouponFactory
-from couponsite.errors import CouponLocked, CouponNotLocked
-from couponsite.testing import race
-
-
-def expire(coupon: Coupon) -> None:
-    """Move the coupon's lock into the past, as the clock would."""
-    Coupon.objects.filter(pk=coupon.pk).update(locked_until=timezone.now() - timedelta(seconds=1))
-
-
-def locked_coupon(actor) -> tuple[Coupon, uuid.UUID]:
-    coupon = CouponFactory()
-    coupon_assign_code(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
-    locked = coupon_lock(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
-    return coupon, locked.lock_id
+from coupons.services import coupon_unlock, locks_release_expired
+from coupons.tests.factories import expire, locked_coupon
+from couponsite.errors import CouponNotLocked
+from couponsite.tests.racing import race
 
 
 @pytest.mark.django_db
@@ -42,27 +21,6 @@ def test_an_expired_lock_reads_as_assigned_at_once(actor):
     assert book_state_counts(book=coupon.book)["locked"] == 0
     assert list(coupon_list_for_book(book=coupon.book, state="assigned")) == [stored]
     assert not coupon_list_for_book(book=coupon.book, state="locked").exists()
-
-
-@pytest.mark.django_db
-def test_an_expired_lock_can_be_taken_again_and_the_old_lock_id_is_refused(actor):
-    coupon, old_lock_id = locked_coupon(actor)
-    expire(coupon)
-
-    relocked = coupon_lock(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
-
-    assert relocked.lock_id != old_lock_id
-    with pytest.raises(CouponLocked):
-        coupon_unlock(partner=coupon.partner, code=coupon.code, user_id="alice", lock_id=old_lock_id, actor=actor)
-    with pytest.raises(CouponLocked):
-        coupon_redeem(partner=coupon.partner, code=coupon.code, user_id="alice", lock_id=old_lock_id, actor=actor)
-    history = list(relocked.events.values_list("action", "actor_kind", "actor_id"))
-    assert history == [
-        ("assign", "api_key", "testkey"),
-        ("lock", "api_key", "testkey"),
-        ("lock_expired", "system", "lock_expiry"),
-        ("lock", "api_key", "testkey"),
-    ]
 
 
 @pytest.mark.django_db

@@ -4,14 +4,14 @@ import io
 import pytest
 from django.urls import reverse
 
-from books.roles import SUPPORT
 from books.tests.admin_helpers import client_for, staff_user
 from books.tests.factories import BookFactory
-from coupons.services import coupon_assign_code, coupon_redeem
+from coupons.services import coupon_assign_code
 from coupons.tests.factories import make_coupons
 from couponsite.actors import Actor
+from couponsite.roles import SUPPORT
 from redemptions.models import Redemption
-from redemptions.services import redemption_rollback
+from redemptions.services import coupon_redeem, redemption_rollback
 
 pytestmark = pytest.mark.django_db
 

@@ -6,11 +6,11 @@ from django.utils import timezone
 
 from books.tests.factories import BookFactory
 from coupons.models import Coupon, CouponState
-from coupons.services import coupon_assign_code, coupon_lock, coupon_redeem, coupon_void
+from coupons.services import coupon_assign_code, coupon_lock, coupon_void
 from coupons.tests.factories import CouponFactory
 from couponsite.actors import Actor
 from couponsite.errors import CouponVoid, NotFound, RedemptionRolledBack
-from redemptions.services import redemption_rollback
+from redemptions.services import coupon_redeem, redemption_rollback
 
 pytestmark = pytest.mark.django_db
 ACTOR = Actor.api_key("testkey")

@@ -5,11 +5,11 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from coupons.bulk import EXPORT_COLUMNS, codes_export_rows
 from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
 from coupons.models import CouponState
-from coupons.selectors import coupon_list_for_book
+from coupons.selectors import EXPORT_COLUMNS, coupon_export_rows, coupon_list_for_book
 from couponsite.errors import ServiceError
+from couponsite.spreadsheet import spreadsheet_safe
 
 
 class Command(BaseCommand):
@@ -35,7 +35,7 @@ class Command(BaseCommand):
         try:
             total = coupon_list_for_book(book=target, state=state).count()
             with progress_bar(self, total=total, unit="codes", enabled=not no_progress) as progress:
-                exported = self._write(stream, codes_export_rows(book=target, state=state), progress)
+                exported = self._write(stream, coupon_export_rows(book=target, state=state), progress)
         except ServiceError as error:
             raise service_error(error) from error
         except BrokenPipeError:
@@ -54,8 +54,17 @@ class Command(BaseCommand):
         writer = csv.writer(stream)
         writer.writerow(EXPORT_COLUMNS)
         written = 0
-        for row in rows:
-            writer.writerow(row)
+        for code, state, user_id, assigned_at, redemption_count in rows:
+            # A file for people: cells a spreadsheet would run as formulas are defused.
+            writer.writerow(
+                [
+                    spreadsheet_safe(code),
+                    state,
+                    spreadsheet_safe(user_id),
+                    assigned_at.isoformat() if assigned_at else "",
+                    redemption_count,
+                ]
+            )
             written += 1
             if progress and written % 10_000 == 0:
                 progress(10_000)

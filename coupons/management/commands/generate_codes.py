@@ -2,7 +2,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from coupons.bulk import codes_generate
+from coupons.generation import codes_generate
 from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
 from couponsite.errors import ServiceError
 

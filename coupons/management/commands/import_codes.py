@@ -5,7 +5,7 @@ from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
 
-from coupons.bulk import codes_import_csv
+from coupons.imports import codes_import_csv
 from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
 from couponsite.errors import ServiceError
 

@@ -6,15 +6,8 @@ from django.utils import timezone
 
 from books.tests.factories import BookFactory
 from coupons.models import Coupon, CouponState
-from coupons.services import (
-    coupon_assign_code,
-    coupon_lock,
-    coupon_redeem,
-    coupon_release_lock,
-    coupon_unlock,
-    coupon_void,
-)
-from coupons.tests.factories import CouponFactory
+from coupons.services import coupon_assign_code, coupon_lock, coupon_release_lock, coupon_unlock, coupon_void
+from coupons.tests.factories import CouponFactory, expire, locked_coupon
 from couponsite.actors import Actor
 from couponsite.errors import (
     BookInactive,
@@ -25,6 +18,7 @@ from couponsite.errors import (
     CouponVoid,
     InvalidInput,
 )
+from redemptions.services import coupon_redeem
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +227,24 @@ def test_a_void_coupon_has_no_uses_left_even_when_unlimited(actor):
     coupon = CouponFactory(book=BookFactory(max_redemptions_per_coupon=None))
     voided = coupon_void(coupon=coupon, actor=Actor.staff(1))
     assert voided.redemptions_remaining(limit=None) == 0
+
+
+@pytest.mark.django_db
+def test_an_expired_lock_can_be_taken_again_and_the_old_lock_id_is_refused(actor):
+    coupon, old_lock_id = locked_coupon(actor)
+    expire(coupon)
+
+    relocked = coupon_lock(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
+
+    assert relocked.lock_id != old_lock_id
+    with pytest.raises(CouponLocked):
+        coupon_unlock(partner=coupon.partner, code=coupon.code, user_id="alice", lock_id=old_lock_id, actor=actor)
+    with pytest.raises(CouponLocked):
+        coupon_redeem(partner=coupon.partner, code=coupon.code, user_id="alice", lock_id=old_lock_id, actor=actor)
+    history = list(relocked.events.values_list("action", "actor_kind", "actor_id"))
+    assert history == [
+        ("assign", "api_key", "testkey"),
+        ("lock", "api_key", "testkey"),
+        ("lock_expired", "system", "lock_expiry"),
+        ("lock", "api_key", "testkey"),
+    ]

@@ -10,11 +10,12 @@ from django.db import connections
 
 from books.tests.factories import BookFactory
 from coupons.models import Coupon, CouponState
-from coupons.services import coupon_assign_code, coupon_assign_random, coupon_redeem
+from coupons.services import coupon_assign_code, coupon_assign_random
 from coupons.tests.factories import make_coupons
 from couponsite.actors import Actor
 from couponsite.errors import ServiceError
 from redemptions.models import Redemption
+from redemptions.services import coupon_redeem
 
 pytestmark = pytest.mark.django_db(transaction=True)
 PROCESSES = 4

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from books.roles import ROLES, roles_sync
+from couponsite.roles import ROLES, roles_sync
 
 
 class Command(BaseCommand):

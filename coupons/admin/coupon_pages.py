@@ -1,5 +1,5 @@
-"""Coupons and their events in the admin: searched and read, changed only
-through the engine's services (Void, Release lock), never edited as fields.
+"""Coupons in the admin: searched and read, changed only through the engine's
+services (Void, Release lock), never edited as fields.
 
 Built for a table of millions: no full count (EstimatedCountPaginator), no
 facet counts, search by exact code or user id on the indexes that serve them.
@@ -7,31 +7,72 @@ facet counts, search by exact code or user id on the indexes that serve them.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from functools import partial
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
-from django.urls import path
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django_fsm import can_proceed
 
+from books.codes import code_problem
 from books.models import Partner
-from coupons import admin_views
-from coupons.admin_csv import csv_export_response
-from coupons.admin_paging import EstimatedCountPaginator
-from coupons.codes import code_problem
-from coupons.models import USER_ID_MAX_LENGTH, Coupon, CouponEvent
+from coupons.models import Coupon, CouponEvent
 from coupons.services import coupon_release_lock, coupon_void
-from couponsite.actors import Actor, ActorKind
+from couponsite.actors import Actor
+from couponsite.admin_paging import EstimatedCountPaginator
+from couponsite.admin_tools import ReadOnlyInline
+from couponsite.bounds import USER_ID_MAX_LENGTH
 from couponsite.errors import ServiceError
-from redemptions.models import Redemption
 
 # One action call writes one transaction per coupon; a larger selection is
 # refused rather than left running for minutes inside one request.
 MAX_ACTION_COUPONS = 1000
 # Failures past this many are summed up in one message.
 MAX_FAILURE_MESSAGES = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class CouponAction:
+    """A service staff run on one coupon from its page, after a confirmation."""
+
+    service: Callable[..., Coupon]
+    title: str
+    question: str
+    done: str
+    # The model transition it makes: the page offers the action only where that
+    # transition may start, so that the states allowed are the state machine's own.
+    transition: str
+
+    def applies_to(self, coupon: Coupon) -> bool:
+        return can_proceed(getattr(coupon, self.transition))
+
+
+COUPON_ACTIONS = {
+    "void": CouponAction(
+        service=coupon_void,
+        title="Void coupon",
+        question="Void coupon {code}? It can never be assigned, locked or redeemed again.",
+        done="Voided coupon {code}.",
+        transition="void",
+    ),
+    "release_lock": CouponAction(
+        service=coupon_release_lock,
+        title="Release lock",
+        question="Release the lock on coupon {code}? A checkout holding it will have to lock it again.",
+        done="Released the lock of coupon {code}.",
+        transition="unlock",
+    ),
+}
+
+
+def actions_for(coupon: Coupon) -> list[tuple[str, str]]:
+    """(name, title) of the page actions that apply to the coupon's state."""
+    return [(name, action.title) for name, action in COUPON_ACTIONS.items() if action.applies_to(coupon)]
 
 
 def coupon_search_filter(term: str) -> Q:
@@ -52,34 +93,11 @@ def coupon_search_filter(term: str) -> Q:
     return match
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = True
-
-    def get_readonly_fields(self, request: HttpRequest, obj=None) -> list[str]:
-        return list(self.fields)
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
 class CouponEventInline(ReadOnlyInline):
     model = CouponEvent
     fields = ["created_at", "action", "from_state", "to_state", "user_id", "actor_kind", "actor_id", "request_id"]
     ordering = ["id"]
     show_change_link = False
-
-
-class RedemptionInline(ReadOnlyInline):
-    model = Redemption
-    fields = ["created_at", "user_id", "metadata", "rolled_back_at", "rollback_reason"]
 
 
 @admin.register(Coupon)
@@ -102,7 +120,7 @@ class CouponAdmin(admin.ModelAdmin):
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
     actions = ["void", "release_lock"]
-    inlines = [CouponEventInline, RedemptionInline]
+    inlines = [CouponEventInline]
     fieldsets = [
         (None, {"fields": ["code", "book", "partner", "state", "redemption_count"]}),
         ("Holder", {"fields": ["user_id", "assigned_at"]}),
@@ -112,25 +130,50 @@ class CouponAdmin(admin.ModelAdmin):
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
     def get_urls(self):
-        wrap = self.admin_site.admin_view
         return [
             path(
                 f"<path:object_id>/{name.replace('_', '-')}/",
-                wrap(partial(self._coupon_action, action=name)),
+                self.admin_site.admin_view(self.coupon_action_view),
+                {"action": name},
                 name=f"coupons_coupon_{name}",
             )
-            for name in admin_views.COUPON_ACTIONS
+            for name in COUPON_ACTIONS
         ] + super().get_urls()
 
-    def _coupon_action(self, request: HttpRequest, object_id: str, *, action: str):
-        return admin_views.coupon_action_view(self, request, object_id, action)
+    def coupon_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
+        """A confirmation page (GET), then the service call (POST) answered with a message."""
+        coupon = self.get_object(request, object_id)
+        if coupon is None:
+            raise Http404("No such coupon")
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        spec = COUPON_ACTIONS[action]
+        coupon_url = reverse("admin:coupons_coupon_change", args=[coupon.pk])
+        if request.method == "POST":
+            try:
+                spec.service(coupon=coupon, actor=Actor.staff(request.user.pk))
+            except ServiceError as error:
+                messages.error(request, f"{coupon.code}: {error.detail}")
+            else:
+                messages.success(request, spec.done.format(code=coupon.code))
+            return HttpResponseRedirect(coupon_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": Coupon._meta,
+            "object": coupon,
+            "coupon_url": coupon_url,
+            "title": spec.title,
+            "question": spec.question.format(code=coupon.code),
+            "submit_label": spec.title,
+        }
+        return TemplateResponse(request, "admin/coupons/coupon/action_confirmation.html", context)
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         coupon = self.get_object(request, object_id)
         can_change = self.has_change_permission(request)
         extra_context = {
             **(extra_context or {}),
-            "coupon_actions": admin_views.actions_for(coupon) if coupon and can_change else [],
+            "coupon_actions": actions_for(coupon) if coupon and can_change else [],
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -168,19 +211,12 @@ class CouponAdmin(admin.ModelAdmin):
         self._run_per_coupon(request, queryset, coupon_release_lock, done="Released the lock of")
 
     def _run_per_coupon(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet[Coupon],
-        service: Callable[..., Coupon],
-        *,
-        done: str,
+        self, request: HttpRequest, queryset: QuerySet[Coupon], service: Callable[..., Coupon], *, done: str
     ) -> None:
         coupons = list(queryset.order_by("id")[: MAX_ACTION_COUPONS + 1])
         if len(coupons) > MAX_ACTION_COUPONS:
             self.message_user(
-                request,
-                f"Nothing done: select at most {MAX_ACTION_COUPONS:,} coupons at a time.",
-                messages.ERROR,
+                request, f"Nothing done: select at most {MAX_ACTION_COUPONS:,} coupons at a time.", messages.ERROR
             )
             return
         actor = Actor.staff(request.user.pk)
@@ -199,69 +235,3 @@ class CouponAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"… and {len(failures) - MAX_FAILURE_MESSAGES} more left unchanged.", messages.WARNING
             )
-
-
-EVENT_CSV_COLUMNS: list[tuple[str, Callable[[CouponEvent], object]]] = [
-    ("id", lambda e: e.pk),
-    ("created_at", lambda e: e.created_at.isoformat()),
-    ("code", lambda e: e.coupon.code),
-    ("book_id", lambda e: e.coupon.book_id),
-    ("action", lambda e: e.action),
-    ("from_state", lambda e: e.from_state),
-    ("to_state", lambda e: e.to_state),
-    ("user_id", lambda e: e.user_id),
-    ("actor_kind", lambda e: e.actor_kind),
-    ("actor_id", lambda e: e.actor_id),
-    ("request_id", lambda e: e.request_id),
-    ("redemption_id", lambda e: e.redemption_id),
-]
-
-
-class ActorKindFilter(admin.SimpleListFilter):
-    """The known kinds, without the DISTINCT scan of the whole table that a
-    filter on a field without choices would run on every page."""
-
-    title = "actor kind"
-    parameter_name = "actor_kind"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
-        return [(kind.value, kind.value.replace("_", " ")) for kind in ActorKind]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet[CouponEvent]) -> QuerySet[CouponEvent]:
-        return queryset.filter(actor_kind=self.value()) if self.value() else queryset
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """A history table: read, filtered and exported, never changed here."""
-
-    paginator = EstimatedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-@admin.register(CouponEvent)
-class CouponEventAdmin(ReadOnlyAdmin):
-    # Events are append-only in the database too (a trigger refuses UPDATE and DELETE).
-    list_display = ["created_at", "coupon", "action", "from_state", "to_state", "user_id", "actor_kind", "actor_id"]
-    list_filter = ["action", ActorKindFilter, "to_state"]
-    list_select_related = ["coupon"]
-    date_hierarchy = "created_at"
-    ordering = ["-id"]  # newest first, straight off the primary key
-    search_fields = ["=coupon__code"]
-    search_help_text = "Exact code (any case)."
-    actions = ["export_csv"]
-
-    @admin.action(description="Export selected events as CSV", permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[CouponEvent]):
-        return csv_export_response(
-            queryset.select_related("coupon").order_by("id"), name="coupon-events", columns=EVENT_CSV_COLUMNS
-        )

@@ -16,13 +16,14 @@ from django.utils import timezone
 from playwright import sync_api as playwright_sync
 
 from books.models import Book
-from books.roles import COUPON_MANAGERS
 from books.tests.admin_helpers import PASSWORD, staff_user
 from books.tests.factories import BookFactory, PartnerFactory
 from coupons.models import Coupon
-from coupons.services import coupon_assign_code, coupon_lock, coupon_redeem
+from coupons.services import coupon_assign_code, coupon_lock
 from couponsite.actors import Actor
+from couponsite.roles import COUPON_MANAGERS
 from redemptions.models import Redemption
+from redemptions.services import coupon_redeem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -18,7 +18,6 @@ from coupons.services import (
     coupon_assign_code,
     coupon_assign_random,
     coupon_lock,
-    coupon_redeem,
     coupon_unlock,
     coupon_void,
     locks_release_expired,
@@ -27,7 +26,7 @@ from coupons.tests.factories import make_coupons
 from couponsite.actors import Actor
 from couponsite.errors import ServiceError
 from redemptions.models import Redemption
-from redemptions.services import redemption_rollback
+from redemptions.services import coupon_redeem, redemption_rollback
 
 CODES = 3
 USERS = ["u0", "u1"]

@@ -1,0 +1,133 @@
+"""Random codes for a book, generated in bulk at database speed.
+
+Rows stream with ``COPY`` into a temporary staging table and move into
+``coupons_coupon`` with ``INSERT ... SELECT``, all in one transaction: a
+failure or Ctrl-C half way stores nothing. Memory stays flat: batches.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from psycopg import sql
+
+from books.codes import ALPHABET, RANDOM_CHAR, check_keyspace
+from books.models import Book
+from coupons.models import Coupon
+from coupons.sort_keys import SORT_KEY_MAX, NewSortKeys
+from coupons.staging import BATCH_SIZE, COPY_CHUNK, book_parameters, create_staging, insert_from_staging
+from couponsite.errors import InvalidInput
+
+Progress = Callable[[int], None]
+
+# A generation batch tops up codes lost to collisions at most this many times;
+# a pattern that keeps colliding is too crowded to use.
+MAX_TOP_UPS = 10
+
+# A CSPRNG call per character (secrets.choice) makes about 84,000 codes a
+# second, slower than PostgreSQL takes them; random bytes drawn in bulk and
+# mapped in C make well over a million (DESIGN.md).
+# 248 = 8 x 31: bytes below it map evenly onto the alphabet; the top 8 are
+# dropped, so that every character stays exactly as likely as any other.
+_ACCEPTED_BYTES = 256 - 256 % len(ALPHABET)
+_BYTE_TO_CHAR = bytes(ord(ALPHABET[b % len(ALPHABET)]) for b in range(256))
+_REJECTED_BYTES = bytes(range(_ACCEPTED_BYTES, 256))
+
+
+def codes_generate(
+    *,
+    book: Book,
+    count: int,
+    pattern: str | None = None,
+    max_count: int | None = None,
+    progress: Progress | None = None,
+) -> int:
+    """Add ``count`` new random codes of ``pattern`` (the book's by default) to
+    the book; returns how many were created, always ``count``. ``max_count``
+    caps one call (the API's and the admin's; the operator's commands have none)."""
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise InvalidInput.field("count", "count must be a positive integer.")
+    if max_count is not None and count > max_count:
+        raise InvalidInput.field("count", f"At most {max_count:,} codes a request.")
+    pattern = book.code_pattern if pattern is None else pattern
+    with transaction.atomic(), connection.cursor() as cursor:
+        keys = NewSortKeys(cursor, book=book)
+        existing = Coupon.objects.filter(book=book).count()
+        check_keyspace(pattern=pattern, codes_after=existing + count)
+        keys.make_room(adding=count)
+        staging = create_staging(cursor, "code text NOT NULL, sort_key bigint NOT NULL")
+        created = 0
+        while created < count:
+            batch = min(BATCH_SIZE, count - created)
+            _generate_batch(cursor, staging=staging, book=book, pattern=pattern, count=batch, keys=keys)
+            created += batch
+            if progress:
+                progress(batch)
+        keys.finish()
+        cursor.execute(sql.SQL("DROP TABLE {}").format(staging))
+    return created
+
+
+def _generate_batch(
+    cursor: Any, *, staging: sql.Identifier, book: Book, pattern: str, count: int, keys: NewSortKeys
+) -> None:
+    """Insert exactly ``count`` new codes, drawing again for those that collide
+    with an existing code of the partner (or with each other)."""
+    missing = count
+    for _ in range(1 + MAX_TOP_UPS):
+        with cursor.copy(sql.SQL("COPY {} (code, sort_key) FROM STDIN").format(staging)) as copy:
+            for start in range(0, missing, COPY_CHUNK):
+                copy.write(random_code_rows(pattern, keys.draw(min(COPY_CHUNK, missing - start))))
+        # With the keyspace rule a collision is rare, and a plain INSERT is
+        # cheaper than ON CONFLICT's speculative one: try it first.
+        try:
+            with transaction.atomic():
+                cursor.execute(insert_from_staging(staging, tail=""), book_parameters(book))
+        except IntegrityError:
+            cursor.execute(insert_from_staging(staging, tail="ON CONFLICT DO NOTHING"), book_parameters(book))
+        missing -= cursor.rowcount
+        cursor.execute(sql.SQL("TRUNCATE {}").format(staging))
+        if missing == 0:
+            return
+    raise InvalidInput.field(
+        "pattern", f"Pattern {pattern!r} is too crowded: new codes keep colliding with the partner's existing codes."
+    )
+
+
+def random_chars(count: int) -> bytes:
+    """``count`` characters of the alphabet, each uniform and independent."""
+    chars = bytearray()
+    while len(chars) < count:
+        missing = count - len(chars)
+        # About 3 % are rejected; draw a little more so one round nearly always suffices.
+        chars += secrets.token_bytes(missing + missing // 16 + 16).translate(_BYTE_TO_CHAR, _REJECTED_BYTES)
+    del chars[count:]
+    return bytes(chars)
+
+
+def random_code_rows(pattern: str, sort_keys: Sequence[int]) -> bytes:
+    """One row per sort key in PostgreSQL's COPY text format: a new random code
+    of ``pattern``, a tab, the key.
+
+    Every row is built from one template and each column of random characters
+    (and of key digits) is written with a single strided slice assignment, so
+    the work per code happens in C.
+    """
+    count = len(sort_keys)
+    key_digits = len(str(SORT_KEY_MAX))
+    template = f"{pattern}\t{'0' * key_digits}\n".encode()
+    width = len(template)
+    rows = bytearray(template * count)
+    positions = [i for i, char in enumerate(pattern) if char == RANDOM_CHAR]
+    chars = random_chars(count * len(positions))
+    for n, position in enumerate(positions):
+        rows[position::width] = chars[n * count : (n + 1) * count]
+    # Zero-padded to a fixed width, which bigint input accepts.
+    digits = "".join([f"{key:0{key_digits}d}" for key in sort_keys]).encode()
+    key_start = len(pattern) + 1
+    for n in range(key_digits):
+        rows[key_start + n :: width] = digits[n::key_digits]
+    return bytes(rows)
