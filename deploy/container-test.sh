@@ -84,12 +84,15 @@ podman run --rm --no-healthcheck --entrypoint sh coupons-app -c '
 say "app image: no baked secrets, non-root, no build or test tools, static files collected"
 
 # --- the stack's settings ------------------------------------------------
-# The example's ports when they are free, else ports the kernel hands out
-# (others on this machine may run servers of their own on the example's).
+# The example's ports when they are free, else free ones below the kernel's
+# ephemeral range (others on this machine may run servers of their own). A
+# listening port inside that range can be taken at any moment as the source
+# port of an outgoing connection, and here a port stays taken for a minute
+# after its last connection closed (TIME_WAIT), so a rerun may need others.
 example_port() { grep "^$1=" deploy/stack.env.example | cut -d= -f2 | sed 's/.*://;s/ .*//'; }
 ports=$(python3 - "$(example_port POSTGRES_PORT)" "$(example_port PGBOUNCER_PORT)" "$(example_port REDIS_PORT)" \
     "$(example_port APP1_BIND)" "$(example_port APP2_BIND)" "$(example_port NGINX_PORT)" <<'PY'
-import socket, sys
+import random, socket, sys
 wanted = [int(port) for port in sys.argv[1:]]
 def free(port):
     try:
@@ -98,10 +101,14 @@ def free(port):
     except OSError:
         return False
 if not all(free(port) for port in wanted):
-    held = [socket.create_server(("127.0.0.1", 0)) for _ in wanted]
-    wanted = [sock.getsockname()[1] for sock in held]
-    for sock in held:
-        sock.close()
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+        ephemeral_low = int(ranges.read().split()[0])
+    picked = []
+    while len(picked) < len(wanted):
+        port = random.randrange(10000, ephemeral_low)
+        if port not in picked and free(port):
+            picked.append(port)
+    wanted = picked
 print(*wanted)
 PY
 )
