@@ -118,6 +118,7 @@ say "ports: postgres $pg_port, pgbouncer $bouncer_port, redis $redis_port, apps 
 # The example with the secrets filled in and plain-http test values; later
 # lines win, so a variable the example lacks would show up as missing.
 env_file=$work/stack.env
+saved_umask=$(umask)
 umask 077
 random() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"; }
 {
@@ -139,7 +140,7 @@ random() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv
     echo "SECURE_SSL_REDIRECT=false"
     echo "SECURE_HSTS_SECONDS=0"
 } >"$env_file"
-umask 022
+umask "$saved_umask"
 get() { grep "^$1=" "$env_file" | tail -n 1 | cut -d= -f2-; }
 nginx_url="http://127.0.0.1:$nginx_port"
 
@@ -168,6 +169,7 @@ teardown() {
     # Whatever compose missed: this project's containers and volume only.
     podman ps -aq --filter "label=io.podman.compose.project=$project" | xargs -r podman rm -f >/dev/null 2>&1
     podman volume rm -f "${project}_pgdata" >/dev/null 2>&1
+    rm -f "$env_file"
     say "done, exit status $status, $(($(date +%s) - started)) s in all"
     exit "$status"
 }
