@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The Coupon Book Service: gunicorn + Django on Debian's Python 3.11.
 # Build (docs/containers.md):  podman build --format docker -t coupons-app .
 # Every setting comes from the environment at run time; none is baked in.

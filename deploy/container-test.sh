@@ -7,7 +7,8 @@
 #   bash deploy/container-test.sh
 #
 # Needs root and podman (set up here when missing). Listens on 127.0.0.1 only,
-# on the ports of deploy/stack.env.example. Work files go to var/container-test/.
+# on the ports of deploy/stack.env.example (others when those are taken).
+# Work files go to var/container-test/.
 set -euo pipefail
 export CI=${CI:-true}
 cd "$(dirname "$0")/.."
