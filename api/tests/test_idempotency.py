@@ -109,19 +109,28 @@ def test_a_key_older_than_24_hours_is_forgotten(tenant):
     assert IdempotencyKey.objects.get().fingerprint  # one row, rewritten
 
 
-def test_purge_deletes_keys_older_than_24_hours_and_ended_counters(tenant):
+def test_purge_deletes_keys_older_than_24_hours(tenant):
     post(tenant.client, "/api/v1/books", {"name": "A"}, HTTP_IDEMPOTENCY_KEY="old")
     post(tenant.client, "/api/v1/books", {"name": "B"}, HTTP_IDEMPOTENCY_KEY="new")
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(hours=25))
-    RateCounter.objects.create(key="ended", count=3, expires_at=timezone.now() - timedelta(seconds=1))
     out = io.StringIO()
 
     call_command("purge_idempotency_keys", stdout=out)
 
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
-    assert not RateCounter.objects.filter(key="ended").exists()
-    assert RateCounter.objects.exists()  # the window of the requests above is still running
     assert out.getvalue().startswith("Purged 1 idempotency keys")
+
+
+def test_purge_deletes_ended_rate_counters_only(tenant):
+    post(tenant.client, "/api/v1/books", {"name": "A"})
+    RateCounter.objects.create(key="ended", count=3, expires_at=timezone.now() - timedelta(seconds=1))
+    out = io.StringIO()
+
+    call_command("purge_rate_counters", stdout=out)
+
+    assert not RateCounter.objects.filter(key="ended").exists()
+    assert RateCounter.objects.exists()  # the window of the request above is still running
+    assert out.getvalue().startswith("Purged 1 expired rate counters")
 
 
 @pytest.mark.parametrize("key", ["", "x" * 256, "caf\u00e9"], ids=["empty", "too long", "not ascii"])
