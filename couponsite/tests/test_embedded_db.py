@@ -31,7 +31,7 @@ def test_embedded_postgres_starts_from_nothing_in_an_empty_folder(tmp_path):
 def test_reading_the_settings_starts_no_server(tmp_path):
     pgdata = tmp_path / "pgdata"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"EMBEDDED_PGDATA": str(pgdata)}
-    code = "import django; django.setup(); from django.conf import settings as s; print(s.DATABASES['default']['ENGINE'])"
+    code = "import django; django.setup(); from django.db import connection; print(connection.settings_dict['ENGINE'])"
 
     completed = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True, check=True
