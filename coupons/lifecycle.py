@@ -15,6 +15,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.db.models import QuerySet
 from django_guid import get_guid
 
 from coupons.models import Clear, Coupon, CouponEvent, CouponState, Lifecycle, Param
@@ -111,3 +112,13 @@ def event_parameters(*, transition: TransitionSQL, actor: Actor) -> dict[str, st
         "actor_id": actor.identifier,
         "request_id": get_guid() or "",
     }
+
+
+def queryset_sql(queryset: QuerySet, *, prefix: str) -> tuple[str, dict[str, Any]]:
+    """``queryset``'s SQL with named parameters (``%(prefix_0)s``...), to embed
+    as a CTE in a statement whose other parameters are named, so that the rows
+    a set-based transition takes are chosen by the queryset's own definition.
+    Compile it inside the transaction that runs it (FOR UPDATE needs one)."""
+    sql, params = queryset.query.sql_with_params()
+    names = [f"{prefix}_{i}" for i in range(len(params))]
+    return sql % tuple(f"%({name})s" for name in names), dict(zip(names, params, strict=True))

@@ -19,7 +19,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from books.models import Book, Partner
-from coupons.lifecycle import EVENTS_FROM_CHANGED_SQL, TransitionSQL, coupon_transition, event_parameters
+from coupons.lifecycle import (
+    EVENTS_FROM_CHANGED_SQL,
+    TransitionSQL,
+    coupon_transition,
+    event_parameters,
+    queryset_sql,
+)
 from coupons.models import Coupon, CouponState
 from couponsite.actors import Actor
 from couponsite.bounds import checked_user_id
@@ -222,24 +228,19 @@ def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:
 # Housekeeping.
 
 EXPIRE_LOCKS = TransitionSQL.of("expire_lock")
-# A batch of locks past their time, written back in one statement with one
-# event per coupon. Rows another transaction holds are skipped (it will see the
-# lock expired itself, under its own locks), so the job never waits on traffic
-# and two runs at once never release the same lock twice.
+# A batch of locks past their time (``due``: the queryset's own definition, with
+# FOR UPDATE SKIP LOCKED) written back in one statement with one event per
+# coupon. Rows another transaction holds are skipped (it will see the lock
+# expired itself, under its own locks), so the job never waits on traffic and
+# two runs at once never release the same lock twice.
 EXPIRE_LOCKS_SQL = f"""
-WITH due AS (
-    SELECT id, state FROM coupons_coupon
-    WHERE state = 'locked' AND locked_until <= %(now)s
-    ORDER BY locked_until
-    LIMIT %(batch_size)s
-    FOR UPDATE SKIP LOCKED
-), changed AS (
+WITH due AS ({{due}}), changed AS (
     UPDATE coupons_coupon AS coupon SET {EXPIRE_LOCKS.set_clause}
     FROM due WHERE coupon.id = due.id
     RETURNING coupon.id, due.state AS from_state, coupon.state AS to_state, coupon.user_id
 )
 {EVENTS_FROM_CHANGED_SQL}
-"""  # noqa: S608 - built from the lifecycle table, values are parameters
+"""  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters
 
 
 def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
@@ -247,14 +248,14 @@ def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000)
     returns how many. Safe to run while traffic runs, and twice at once."""
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise InvalidInput.field("batch_size", "batch_size must be a positive integer.")
-    parameters = {
-        "batch_size": batch_size,
-        **event_parameters(transition=EXPIRE_LOCKS, actor=actor or Actor.system("release_expired_locks")),
-    }
+    events = event_parameters(transition=EXPIRE_LOCKS, actor=actor or Actor.system("release_expired_locks"))
     released = 0
     while True:
+        now = timezone.now()
+        due = Coupon.objects.lock_expired(now=now).select_for_update(skip_locked=True).order_by("locked_until")
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(EXPIRE_LOCKS_SQL, {**parameters, "now": timezone.now()})
+            due_sql, due_parameters = queryset_sql(due.values("id", "state")[:batch_size], prefix="due")
+            cursor.execute(EXPIRE_LOCKS_SQL.format(due=due_sql), {**events, **due_parameters, "now": now})
             batch = cursor.rowcount
         released += batch
         if batch < batch_size:
