@@ -6,9 +6,11 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
 from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.me import MeViewSet
 from api.views.problems import problem_type
 
 v1 = [
+    path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
     path("books", BookViewSet.as_view({"get": "list", "post": "create"}), name="books"),
     path("books/<int:book_id>", BookViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="book"),
     path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
