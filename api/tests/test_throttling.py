@@ -8,8 +8,9 @@ import pytest
 import redis
 from django.test import override_settings
 
-from api.counters import Window, counter_add
+from api.counters import Rate, Window, counter_add
 from api.tests.conftest import assert_problem, http, make_tenant, post
+from api.throttles import Leases
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
 from couponsite.tests.racing import race
@@ -97,3 +98,33 @@ def test_concurrent_guesses_cannot_exceed_the_failed_lookup_limit(live_server):
     statuses = race(guess, times=30, workers=15)
     assert statuses.count(404) == 10
     assert statuses.count(429) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(API_RATE_LEASE=10)
+def test_leased_requests_never_let_more_than_the_limit_through_across_processes():
+    rate = Rate(limit=1000, seconds=60)
+    window = Window.current(f"lease-race:{uuid.uuid4()}", rate.seconds)
+    processes = [Leases() for _ in range(5)]
+
+    def requests_of(i: int) -> int:
+        leases = processes[i % len(processes)]
+        return sum(leases.take("key", window, rate) for _ in range(300))
+
+    allowed = sum(race(requests_of, times=10, workers=10))
+
+    # 3,000 asked: the limit, less at most what each process holds unused.
+    assert rate.limit - len(processes) * 9 <= allowed <= rate.limit
+    assert counter_add(window, 0) >= rate.limit
+
+
+@pytest.mark.django_db
+@override_settings(API_RATE_LEASE=10)
+def test_a_lease_serves_ten_requests_with_one_count():
+    rate = Rate(limit=1200, seconds=60)
+    window = Window.current(f"lease:{uuid.uuid4()}", rate.seconds)
+    leases = Leases()
+
+    assert all(leases.take("key", window, rate) for _ in range(95))
+
+    assert counter_add(window, 0) == 100
