@@ -1,5 +1,5 @@
-"""The API tour of docs/api.md run as written: the block is pasted into bash
-against a live server, with a fresh partner's key.
+"""The API tour of docs/api.md, and the README's teaser, run as written: each
+block is pasted into bash against a live server, with a fresh partner's key.
 
 A tour that stops working (a date in the past, a changed field, a key reused)
 fails here before a reader finds out."""
@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(settings.BASE_DIR)
 TOUR_HEADING = "## Tour"
+TEASER_HEADING = "## Try the API"
 
 
 def bash_block(document: Path, heading: str) -> str:
@@ -78,3 +79,12 @@ def test_the_api_tour_runs_twice(live_server, tmp_path):
     books = [re.search(r'^\{"id":(\d+),', run.stdout, re.MULTILINE) for run in (first, second)]
     assert all(books), first.stdout + second.stdout
     assert books[0].group(1) != books[1].group(1)
+
+
+def test_the_readme_teaser_runs_as_written(live_server, tmp_path):
+    script = bash_block(ROOT / "README.md", TEASER_HEADING)
+
+    result = run_in_bash(script, base=live_server.url, key=new_partner_key("Docs teaser"), cwd=tmp_path)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r'"results":\s*\[', result.stdout), result.stdout
