@@ -31,7 +31,7 @@ from couponsite.bounds import CODES_PER_REQUEST_MAX
 from couponsite.errors import ErrorCode
 
 TAG = ["books"]
-BOOK_REQUEST = {"name": "Spring sale", "max_codes_per_user": 1, "valid_until": "2026-06-01T00:00:00Z"}
+BOOK_REQUEST = {"name": "Spring sale", "description": "10 % off shoes", "max_codes_per_user": 1}
 
 
 class BookViewSet(PartnerViewSet):

@@ -218,7 +218,7 @@ def plan_of(queryset) -> str:
 def test_search_by_code_or_user_uses_the_indexes():
     """The plans on this small table with sequential scans priced out: the
     indexes are usable for these predicates, so PostgreSQL picks them on a big
-    table (checked by hand on a million coupons, see docs/readme-admin.md)."""
+    table (checked by hand on a million coupons, see docs/back-office.md)."""
     make_coupons(BookFactory(), 50)
 
     plan = plan_of(Coupon.objects.filter(coupon_search_filter("c1-0000001")))
