@@ -1,28 +1,45 @@
 """Performing a transition of the lifecycle table (``Coupon``'s transitions):
 the one way a coupon's state changes, one row or many at once.
 
-``coupon_transition`` changes one coupon loaded under its locks: it makes the
-django-fsm transition, saves exactly the fields the table says it writes and
-records the event. ``TransitionSQL`` is the same row of the table as SQL, for
-paths that change many rows in one statement; ``EVENTS_FROM_CHANGED_SQL``
-writes their events in that same statement, so that each changed row has its
-event by construction.
+``TransitionSQL`` is a row of the table as SQL: an ``UPDATE`` of the coupons
+in its source states to its target, writing the fields the row names, whose
+changed rows feed the ``INSERT`` of their events in the same statement. So
+each changed row has its event by construction, whichever path changed it.
+
+``coupon_transition`` changes one coupon loaded under its locks: django-fsm
+decides (the transition refuses a state it does not start from) and writes
+the fields on the instance, then one statement stores them with the event.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from django.db import connection
 from django.db.models import QuerySet
+from django.utils import timezone
 from django_guid import get_guid
 
-from coupons.models import Clear, Coupon, CouponEvent, CouponState, Lifecycle, Param
+from coupons.models import Clear, Coupon, CouponState, Lifecycle, Param
 from couponsite.actors import Actor
 
 if TYPE_CHECKING:
     from django_fsm import Transition
+
+# The tail of a set-based transition: a CTE named ``changed`` returning the
+# changed rows (``id``, ``from_state``, ``to_state``, ``user_id``) feeds this
+# INSERT, one event per row. Parameters: action, actor_kind, actor_id,
+# request_id, redemption_id, now.
+EVENTS_FROM_CHANGED_SQL = """
+INSERT INTO coupons_couponevent
+    (coupon_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id, redemption_id, created_at)
+SELECT id, %(action)s, from_state, to_state, user_id, %(actor_kind)s, %(actor_id)s, %(request_id)s,
+       %(redemption_id)s, %(now)s
+FROM changed
+"""
 
 
 def _transitions(name: str) -> list[Transition]:
@@ -34,42 +51,22 @@ def lifecycle(name: str) -> Lifecycle:
     return _transitions(name)[0].custom["lifecycle"]
 
 
-def coupon_transition(
-    transition: Callable[..., None], *, actor: Actor, redemption_id: Any = None, **params: Any
-) -> CouponEvent:
-    """Make ``transition`` (a bound transition of a coupon the caller has
-    locked and checked), save what it wrote and record its event."""
-    coupon: Coupon = transition.__self__
-    row = lifecycle(transition.__name__)
-    from_state = coupon.state
-    transition(**params)
-    coupon.save(update_fields=["state", *row.writes, "updated_at"])
-    return CouponEvent.objects.create(
-        coupon=coupon,
-        action=row.action,
-        from_state=from_state,
-        to_state=coupon.state,
-        user_id=coupon.user_id,
-        actor_kind=actor.kind,
-        actor_id=actor.identifier,
-        request_id=get_guid() or "",
-        redemption_id=redemption_id,
-    )
-
-
 @dataclasses.dataclass(frozen=True)
 class TransitionSQL:
     """A row of the lifecycle table as SQL for ``UPDATE coupons_coupon``:
-    ``sources`` for its WHERE, ``set_clause`` (with ``%(name)s`` placeholders
-    for the row's parameters, and ``%(now)s``: the application's clock, which
-    the single-row path uses too) and the event's ``action``."""
+    ``sources`` for its WHERE (as a SQL list in ``sources_sql``),
+    ``set_clause`` (with ``%(name)s`` placeholders for the row's parameters,
+    and ``%(now)s``: the application's clock, as everywhere) and the event's
+    ``action``."""
 
+    name: str
     sources: tuple[str, ...]
     target: str
     action: str
     set_clause: str
 
     @classmethod
+    @functools.cache
     def of(cls, name: str) -> TransitionSQL:
         transitions = _transitions(name)
         targets = {t.target for t in transitions}
@@ -87,31 +84,64 @@ class TransitionSQL:
                 assignments.append(f"{field} = {field} + {effect.amount:d}")
         assignments.append("updated_at = %(now)s")
         return cls(
+            name=name,
             sources=tuple(sorted(CouponState(t.source).value for t in transitions)),
             target=target,
             action=row.action.value,
             set_clause=", ".join(assignments),
         )
 
+    @property
+    def sources_sql(self) -> str:
+        return ", ".join(f"'{source}'" for source in self.sources)
 
-# The tail of a set-based transition: a CTE named ``changed`` returning the
-# changed rows (``id``, ``from_state``, ``to_state``, ``user_id``) feeds this
-# INSERT, one event per row. Parameters: action, actor_kind, actor_id, request_id, now.
-EVENTS_FROM_CHANGED_SQL = """
-INSERT INTO coupons_couponevent
-    (coupon_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id, created_at)
-SELECT id, %(action)s, from_state, to_state, user_id, %(actor_kind)s, %(actor_id)s, %(request_id)s, %(now)s
-FROM changed
-"""
+    @functools.cached_property
+    def one_row_sql(self) -> str:
+        """This transition of the coupon ``%(coupon_id)s``, now in ``%(from_state)s``,
+        with its event."""
+        return f"""
+WITH changed AS (
+    UPDATE coupons_coupon SET {self.set_clause}
+    WHERE id = %(coupon_id)s AND state = %(from_state)s
+    RETURNING id, %(from_state)s::text AS from_state, state AS to_state, user_id
+)
+{EVENTS_FROM_CHANGED_SQL}"""  # noqa: S608
 
 
-def event_parameters(*, transition: TransitionSQL, actor: Actor) -> dict[str, str]:
+def event_parameters(*, transition: TransitionSQL, actor: Actor, redemption_id: Any = None) -> dict[str, Any]:
     return {
         "action": transition.action,
         "actor_kind": actor.kind.value,
         "actor_id": actor.identifier,
         "request_id": get_guid() or "",
+        "redemption_id": redemption_id,
     }
+
+
+def coupon_transition(
+    transition: Callable[..., None], *, actor: Actor, redemption_id: Any = None, **params: Any
+) -> None:
+    """Make ``transition`` (a bound transition of a coupon the caller has
+    locked and checked) and store it, with its event, in one statement."""
+    coupon: Coupon = transition.__self__
+    sql = TransitionSQL.of(transition.__name__)
+    from_state = coupon.state
+    now = timezone.now()
+    transition(**params)
+    coupon.updated_at = now
+    parameters = {
+        **params,
+        **event_parameters(transition=sql, actor=actor, redemption_id=redemption_id),
+        "coupon_id": coupon.pk,
+        "from_state": from_state,
+        "now": now,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql.one_row_sql, parameters)
+        if cursor.rowcount != 1:
+            # The row was not in the state read under the locks: a writer
+            # without them. Roll back rather than record what did not happen.
+            raise RuntimeError(f"coupon {coupon.pk} was not {from_state} when {sql.name} was stored")
 
 
 def queryset_sql(queryset: QuerySet, *, prefix: str) -> tuple[str, dict[str, Any]]:

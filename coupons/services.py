@@ -26,6 +26,14 @@ from coupons.lifecycle import (
     event_parameters,
     queryset_sql,
 )
+from coupons.locked_reads import (
+    COUPON_COLUMNS,
+    book_for_assignment,
+    coupon_for_update,
+    coupon_for_update_by_code,
+    coupon_from_row,
+    coupon_to_assign,
+)
 from coupons.models import Coupon, CouponState
 from couponsite.actors import Actor
 from couponsite.bounds import checked_user_id
@@ -40,42 +48,36 @@ from couponsite.errors import (
     CouponUnavailable,
     CouponVoid,
     InvalidInput,
-    NotFound,
 )
-from couponsite.locks import LockKind, advisory_xact_lock
 
 # The clock, not the caller, ends a lock: an expiry found while serving a
 # request is recorded as the system's (the event still carries the request id).
 LOCK_EXPIRY = Actor.system("lock_expiry")
-# States that count towards a book's max_codes_per_user. A voided coupon does
-# not: staff took it away, so the user may be given another.
-HELD_STATES = (CouponState.ASSIGNED, CouponState.LOCKED, CouponState.REDEEMED)
 
-# The first available coupon in the book's secret random order. SKIP LOCKED lets
-# concurrent assignments take the next ones instead of queueing on the first;
-# the partial index coupon_available_pick_idx makes the cost independent of the
-# book's size.
-PICK_AVAILABLE_SQL = """
-SELECT * FROM coupons_coupon
-WHERE book_id = %s AND state = 'available'
-ORDER BY sort_key
-LIMIT 1
-FOR UPDATE SKIP LOCKED
-"""
+ASSIGN = TransitionSQL.of("assign")
+# The first available coupon in the book's secret random order, assigned with
+# its event in one statement. SKIP LOCKED lets concurrent assignments take the
+# next ones instead of queueing on the first; the partial index
+# coupon_available_pick_idx makes the cost independent of the book's size.
+ASSIGN_NEXT_SQL = f"""
+WITH pick AS (
+    SELECT id, state FROM coupons_coupon
+    WHERE book_id = %(book_id)s AND state IN ({ASSIGN.sources_sql})
+    ORDER BY sort_key
+    LIMIT 1
+    FOR UPDATE SKIP LOCKED
+), changed AS (
+    UPDATE coupons_coupon AS coupon SET {ASSIGN.set_clause}
+    FROM pick WHERE coupon.id = pick.id
+    RETURNING {COUPON_COLUMNS}, pick.state AS from_state, coupon.state AS to_state
+), events AS (
+    {EVENTS_FROM_CHANGED_SQL}
+)
+SELECT * FROM changed
+"""  # noqa: S608 - built from the lifecycle table and the model's columns, values are parameters
 
 
 # The public API of the lifecycle for the layer above.
-
-
-def coupon_id_for_code(*, partner: Partner, code: str) -> int:
-    """The id of the partner's coupon with this code, in any case."""
-    return _coupon_ref(partner=partner, code=code)[0]
-
-
-def coupon_for_update(*, coupon_id: int) -> Coupon:
-    """Take the coupon's advisory lock, then read it fresh and lock its row."""
-    advisory_xact_lock(LockKind.COUPON, coupon_id)
-    return Coupon.objects.select_for_update(of=("self",)).select_related("book").get(pk=coupon_id)
 
 
 def coupon_expire_lock_if_due(*, coupon: Coupon, now: datetime, actor: Actor = LOCK_EXPIRY) -> bool:
@@ -102,11 +104,8 @@ def _ensure_book_open(book: Book, *, now: datetime) -> None:
         raise BookInactive(f"Book {book.pk} is inactive or outside its validity window")
 
 
-def _ensure_under_limit(book: Book, *, user_id: str) -> None:
-    if book.max_codes_per_user is None:
-        return
-    held = Coupon.objects.filter(partner_id=book.partner_id, user_id=user_id, book=book, state__in=HELD_STATES).count()
-    if held >= book.max_codes_per_user:
+def _ensure_under_limit(book: Book, *, held: int) -> None:
+    if book.max_codes_per_user is not None and held >= book.max_codes_per_user:
         raise AssignmentLimitReached(f"The user already holds {held} coupons of this book, the most allowed")
 
 
@@ -124,14 +123,6 @@ def _ensure_uses_remain(coupon: Coupon) -> None:
         raise CouponRedeemed()
 
 
-def _coupon_ref(*, partner: Partner, code: str) -> tuple[int, int]:
-    """The coupon's id and book id, found case-insensitively within the partner."""
-    ref = Coupon.objects.filter(partner=partner, code__iexact=code).values_list("id", "book_id").first()
-    if ref is None:
-        raise NotFound("No such coupon")
-    return ref
-
-
 # Assignment.
 
 
@@ -139,30 +130,31 @@ def coupon_assign_random(*, book: Book, user_id: str, actor: Actor) -> Coupon:
     """Give ``user_id`` the next coupon of the book in its secret random order."""
     user_id = checked_user_id(user_id)
     with transaction.atomic():
-        advisory_xact_lock(LockKind.BOOK_USER, book.pk, user_id)
+        book, held = book_for_assignment(partner=book.partner, book_id=book.pk, user_id=user_id)
         now = timezone.now()
         _ensure_book_open(book, now=now)
-        _ensure_under_limit(book, user_id=user_id)
-        coupon = next(iter(Coupon.objects.raw(PICK_AVAILABLE_SQL, [book.pk])), None)
-        if coupon is None:
+        _ensure_under_limit(book, held=held)
+        parameters = {"book_id": book.pk, "user_id": user_id, "at": now, "now": now}
+        with connection.cursor() as cursor:
+            cursor.execute(ASSIGN_NEXT_SQL, {**parameters, **event_parameters(transition=ASSIGN, actor=actor)})
+            row = cursor.fetchone()
+        if row is None:
             raise BookExhausted(f"Book {book.pk} has no available coupon left")
+        coupon = coupon_from_row(row)
         coupon.book = book
-        coupon_transition(coupon.assign, actor=actor, user_id=user_id, at=now)
         return coupon
 
 
 def coupon_assign_code(*, partner: Partner, code: str, user_id: str, actor: Actor) -> Coupon:
     """Give ``user_id`` the coupon with this code, if it is still available."""
     user_id = checked_user_id(user_id)
-    coupon_id, book_id = _coupon_ref(partner=partner, code=code)
     with transaction.atomic():
-        advisory_xact_lock(LockKind.BOOK_USER, book_id, user_id)
-        coupon = coupon_for_update(coupon_id=coupon_id)
+        coupon, held = coupon_to_assign(partner=partner, code=code, user_id=user_id)
         now = timezone.now()
         _ensure_book_open(coupon.book, now=now)
         if coupon.state != CouponState.AVAILABLE:
             raise CouponUnavailable()
-        _ensure_under_limit(coupon.book, user_id=user_id)
+        _ensure_under_limit(coupon.book, held=held)
         coupon_transition(coupon.assign, actor=actor, user_id=user_id, at=now)
         return coupon
 
@@ -174,7 +166,7 @@ def coupon_lock(*, partner: Partner, code: str, user_id: str, actor: Actor) -> C
     """Hold the user's coupon at checkout; the returned coupon carries ``lock_id``."""
     user_id = checked_user_id(user_id)
     with transaction.atomic():
-        coupon = coupon_for_update(coupon_id=coupon_id_for_code(partner=partner, code=code))
+        coupon = coupon_for_update_by_code(partner=partner, code=code)
         now = timezone.now()
         _ensure_held_by(coupon, user_id=user_id)
         _ensure_book_open(coupon.book, now=now)
@@ -190,7 +182,7 @@ def coupon_lock(*, partner: Partner, code: str, user_id: str, actor: Actor) -> C
 def coupon_unlock(*, partner: Partner, code: str, user_id: str, lock_id: uuid.UUID, actor: Actor) -> Coupon:
     user_id = checked_user_id(user_id)
     with transaction.atomic():
-        coupon = coupon_for_update(coupon_id=coupon_id_for_code(partner=partner, code=code))
+        coupon = coupon_for_update_by_code(partner=partner, code=code)
         _ensure_held_by(coupon, user_id=user_id)
         if not coupon.lock_is_live(now=timezone.now()):
             raise CouponNotLocked()

@@ -41,11 +41,25 @@ def stable_key(kind: LockKind, *parts: object) -> int:
     return int.from_bytes(hashlib.sha256(text).digest()[:8], "big", signed=True)
 
 
+def stable_key_sql(kind: LockKind, *parts_sql: str) -> str:
+    """``stable_key(kind, *parts)`` computed by PostgreSQL from SQL expressions,
+    for a statement that finds what it locks (a coupon by its code) and locks
+    it at once: the same key as Python's, so the two kinds of caller exclude
+    each other."""
+    text = " || chr(31) || ".join([f"'{NAMESPACE}'", f"'{int(kind)}'", *(f"({part})::text" for part in parts_sql)])
+    return f"('x' || left(encode(sha256(convert_to({text}, 'UTF8')), 'hex'), 16))::bit(64)::bigint"
+
+
+def ensure_in_transaction() -> None:
+    """For a raw statement that takes an advisory lock: refuse outside ``atomic``."""
+    if not connection.in_atomic_block:
+        raise LockOutsideTransaction("advisory locks are taken inside transaction.atomic() only")
+
+
 def advisory_xact_lock(kind: LockKind, *parts: object) -> None:
     """Block until the lock for ``(kind, *parts)`` is ours; it is released at
     commit or rollback of the current transaction."""
-    if not connection.in_atomic_block:
-        raise LockOutsideTransaction("advisory locks are taken inside transaction.atomic() only")
+    ensure_in_transaction()
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s)",
@@ -56,8 +70,7 @@ def advisory_xact_lock(kind: LockKind, *parts: object) -> None:
 def try_advisory_xact_lock(kind: LockKind, *parts: object) -> bool:
     """Take the lock for ``(kind, *parts)`` if it is free and say whether we
     got it; never waits. Released at commit or rollback like the blocking one."""
-    if not connection.in_atomic_block:
-        raise LockOutsideTransaction("advisory locks are taken inside transaction.atomic() only")
+    ensure_in_transaction()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [stable_key(kind, *parts)])
         return bool(cursor.fetchone()[0])

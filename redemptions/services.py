@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from books.models import Partner
 from coupons.lifecycle import coupon_transition
+from coupons.locked_reads import coupon_for_update, coupon_for_update_by_code
 from coupons.models import Coupon, CouponState
-from coupons.services import coupon_check_usable, coupon_expire_lock_if_due, coupon_for_update, coupon_id_for_code
+from coupons.services import coupon_check_usable, coupon_expire_lock_if_due
 from couponsite.actors import Actor
 from couponsite.bounds import REASON_MAX_LENGTH, checked_metadata, checked_user_id
 from couponsite.errors import CouponLocked, CouponVoid, InvalidInput, NotFound, RedemptionRolledBack
@@ -32,7 +33,7 @@ def coupon_redeem(
     user_id = checked_user_id(user_id)
     metadata = checked_metadata(metadata)
     with transaction.atomic():
-        coupon = coupon_for_update(coupon_id=coupon_id_for_code(partner=partner, code=code))
+        coupon = coupon_for_update_by_code(partner=partner, code=code)
         now = timezone.now()
         coupon_check_usable(coupon, user_id=user_id, now=now)
         coupon_expire_lock_if_due(coupon=coupon, now=now)

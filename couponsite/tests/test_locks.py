@@ -6,7 +6,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from couponsite.locks import LockKind, LockOutsideTransaction, advisory_xact_lock, stable_key
+from couponsite.locks import LockKind, LockOutsideTransaction, advisory_xact_lock, stable_key, stable_key_sql
 
 
 @pytest.mark.django_db(transaction=True)
@@ -69,3 +69,12 @@ def test_the_lock_is_released_at_commit():
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
         assert cursor.fetchone()[0] == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("parts", [(1,), (7, "alice"), (2**62, "ünïcode user"), (0, "")])
+def test_the_sql_key_is_the_python_key(parts):
+    placeholders = ["%s"] * len(parts)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {stable_key_sql(LockKind.COUPON, *placeholders)}", [str(part) for part in parts])
+        assert cursor.fetchone()[0] == stable_key(LockKind.COUPON, *parts)

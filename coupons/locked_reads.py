@@ -1,0 +1,141 @@
+"""The first round trip of every coupon transaction: take the advisory lock,
+then read what the rules need, fresh and row-locked, in one call.
+
+The lock comes first and in its own statement: PostgreSQL gives each
+statement of a READ COMMITTED transaction a new snapshot, so the reads see
+everything committed by whoever held the lock before. The SQL is written once
+here (no per-request ORM compilation); rows become model instances with their
+columns in the models' own field order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+from books.models import Book, Partner
+from coupons.models import Coupon, CouponState
+from couponsite.errors import NotFound
+from couponsite.locks import LockKind, ensure_in_transaction, stable_key, stable_key_sql
+
+COUPON_FIELDS = [field.column for field in Coupon._meta.concrete_fields]
+BOOK_FIELDS = [field.column for field in Book._meta.concrete_fields]
+COUPON_COLUMNS = ", ".join(f"coupon.{column}" for column in COUPON_FIELDS)
+BOOK_COLUMNS = ", ".join(f"book.{column}" for column in BOOK_FIELDS)
+# States that count towards a book's max_codes_per_user. A voided coupon does
+# not: staff took it away, so the user may be given another.
+HELD_STATES = (CouponState.ASSIGNED, CouponState.LOCKED, CouponState.REDEEMED)
+_HELD_SQL = ", ".join(f"'{state.value}'" for state in HELD_STATES)
+
+_COUPON_AND_BOOK = f"""
+SELECT {COUPON_COLUMNS}, {BOOK_COLUMNS}
+FROM coupons_coupon coupon JOIN books_book book ON book.id = coupon.book_id
+"""  # noqa: S608 - columns from the models
+
+COUPON_BY_ID_SQL = f"""
+SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "%(coupon_id)s")});
+{_COUPON_AND_BOOK} WHERE coupon.id = %(coupon_id)s FOR UPDATE OF coupon
+"""
+
+# The code is looked up in the lock statement too: one call finds, locks and reads.
+COUPON_BY_CODE_SQL = f"""
+SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "id")})
+FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
+{_COUPON_AND_BOOK} WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s)
+FOR UPDATE OF coupon
+"""  # noqa: S608 - columns from the models, values are parameters
+
+# Assignment of a given code: the book and user first (as a random assignment
+# of the same book and user takes it), then the coupon; with how many coupons
+# of the book the user holds.
+COUPON_TO_ASSIGN_SQL = f"""
+SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.BOOK_USER, "book_id", "%(user_id)s")})
+FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
+SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "id")})
+FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
+SELECT {COUPON_COLUMNS}, {BOOK_COLUMNS}, (
+    SELECT count(*) FROM coupons_coupon held
+    WHERE held.partner_id = coupon.partner_id AND held.user_id = %(user_id)s AND held.book_id = coupon.book_id
+      AND held.state IN ({_HELD_SQL})
+)
+FROM coupons_coupon coupon JOIN books_book book ON book.id = coupon.book_id
+WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s) FOR UPDATE OF coupon
+"""  # noqa: S608 - columns from the models, values are parameters
+
+BOOK_FOR_ASSIGNMENT_SQL = f"""
+SELECT pg_advisory_xact_lock(%(lock_key)s);
+SELECT {BOOK_COLUMNS}, CASE WHEN book.max_codes_per_user IS NULL THEN 0 ELSE (
+    SELECT count(*) FROM coupons_coupon held
+    WHERE held.partner_id = book.partner_id AND held.user_id = %(user_id)s AND held.book_id = book.id
+      AND held.state IN ({_HELD_SQL})
+) END
+FROM books_book book WHERE book.id = %(book_id)s AND book.partner_id = %(partner_id)s
+"""  # noqa: S608 - columns from the models
+
+
+def coupon_for_update(*, coupon_id: int) -> Coupon:
+    """Take the coupon's advisory lock, then read it (with its book) fresh and
+    lock its row."""
+    return _coupon_or_not_found(COUPON_BY_ID_SQL, {"coupon_id": coupon_id})
+
+
+def coupon_for_update_by_code(*, partner: Partner, code: str) -> Coupon:
+    """The partner's coupon with this code (any case), as ``coupon_for_update``."""
+    return _coupon_or_not_found(COUPON_BY_CODE_SQL, {"partner_id": partner.pk, "code": code})
+
+
+def coupon_to_assign(*, partner: Partner, code: str, user_id: str) -> tuple[Coupon, int]:
+    """The coupon with this code under the (book, user) and coupon locks, and
+    how many coupons of its book ``user_id`` holds."""
+    row = _locked_row(COUPON_TO_ASSIGN_SQL, {"partner_id": partner.pk, "code": code, "user_id": user_id})
+    if row is None:
+        raise NotFound("No such coupon")
+    return _coupon(row), row[-1]
+
+
+def book_for_assignment(*, partner: Partner, book_id: int, user_id: str) -> tuple[Book, int]:
+    """The partner's book under the (book, user) lock, and how many of its
+    coupons ``user_id`` holds (0 when the book sets no limit)."""
+    parameters = {
+        "lock_key": stable_key(LockKind.BOOK_USER, book_id, user_id),
+        "book_id": book_id,
+        "partner_id": partner.pk,
+        "user_id": user_id,
+    }
+    row = _locked_row(BOOK_FOR_ASSIGNMENT_SQL, parameters)
+    if row is None:
+        raise NotFound("No such book")
+    return _model(Book, row[: len(BOOK_FIELDS)]), row[-1]
+
+
+def coupon_from_row(row: tuple[Any, ...]) -> Coupon:
+    """A coupon from a row of ``COUPON_FIELDS``."""
+    return _model(Coupon, row[: len(COUPON_FIELDS)])
+
+
+def _coupon_or_not_found(sql: str, parameters: dict[str, Any]) -> Coupon:
+    row = _locked_row(sql, parameters)
+    if row is None:
+        raise NotFound("No such coupon")
+    return _coupon(row)
+
+
+def _locked_row(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The one row of the last statement of ``sql``, whose first statements lock."""
+    ensure_in_transaction()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+        while cursor.nextset():
+            pass
+        return cursor.fetchone()
+
+
+def _coupon(row: tuple[Any, ...]) -> Coupon:
+    coupon = coupon_from_row(row)
+    coupon.book = _model(Book, row[len(COUPON_FIELDS) : len(COUPON_FIELDS) + len(BOOK_FIELDS)])
+    return coupon
+
+
+def _model(model: type, values: tuple[Any, ...]) -> Any:
+    return model.from_db(connection.alias, None, values)
