@@ -148,11 +148,11 @@ def log_summary(log: Path, *, start: int) -> str:
 
 
 def _message(line: str) -> str:
-    """A log line without what changes from one to the next (time, pid, request id)."""
+    """A log line without what changes from one to the next (time, pid, ids)."""
     try:
         record = json.loads(line)
     except ValueError:
-        return " ".join(word for word in line.split() if not any(ch.isdigit() for ch in word))
+        record = None
     if isinstance(record, dict):
-        return f"{record.get('level', '')} {record.get('name', '')}: {record.get('message', '')}"
-    return line
+        line = f"{record.get('level', '')} {record.get('name', '')}: {record.get('message', '')}"
+    return " ".join("..." if any(ch.isdigit() for ch in word) else word for word in line.split())

@@ -1,5 +1,5 @@
 -- One endpoint of the partner API under wrk, every request distinct.
--- Run by benchmarks/http.py, which sets the environment:
+-- Run by benchmarks/http_hot_path.py, which sets the environment:
 --
 --   BENCH_MODE         healthz | me | get | assign | lock | redeem
 --   BENCH_API_KEY      the partner's key (all modes but healthz)

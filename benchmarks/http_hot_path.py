@@ -1,6 +1,6 @@
 """The HTTP hot path under load: gunicorn in production mode, driven by wrk.
 
-    .venv/bin/python benchmarks/http.py [--duration 12] [--runs 3] [--big 1000000] [--small 5000]
+    .venv/bin/python benchmarks/http_hot_path.py [--duration 12] [--runs 3] [--big 1000000] [--small 5000]
         [--endpoints me,get,assign,lock,redeem,size] [--no-idempotency] [--workers N]
         [--redis-url redis://127.0.0.1:6379/5] [--log var/bench-http.log]
 
@@ -23,16 +23,13 @@ the big book is timed against fresh ``--small``-code books, in alternation.
 Afterwards the database is checked in SQL: each write run's events match the
 2xx answers wrk read, and nothing was assigned or redeemed twice. The exit
 status is 1 when a check fails or a request was answered other than 2xx.
+
+Not named benchmarks/http.py: the scripts of this folder run with the folder
+first on sys.path, where a file of that name would stand in for the standard
+library's ``http`` package (Django's ``from http import cookies`` would load it).
 """
 
 from __future__ import annotations
-
-import sys
-
-# Python puts this script's folder first on sys.path, where this file would
-# stand in for the standard library's `http` package (which Django and urllib
-# import): move the folder to the end, where `import scratch` still finds it.
-sys.path.append(sys.path.pop(0))
 
 import argparse
 import dataclasses
@@ -40,6 +37,7 @@ import math
 import secrets
 import shlex
 import signal
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -218,7 +216,7 @@ def measure_all(bench: Bench, args: argparse.Namespace) -> list[report.Row]:
             rows[case].runs.append(run)
             if case.mode == "healthz":
                 bench.healthz_rates.append(run.rate)
-            print(f"round {round_number}/{args.runs}: {progress(case, run)}", flush=True)
+            print(f"round {round_number}/{args.runs}: {progress(f'{case.endpoint} ({case.variant})', run)}", flush=True)
 
     result = list(rows.values())
     if "size" in args.endpoints:
@@ -299,9 +297,7 @@ def compare_book_sizes(bench: Bench, args: argparse.Namespace, *, assign_rate: f
             order.reverse()
         for row, book in order:
             row.runs.append(measure(bench, case, seconds=seconds, book=book))
-            print(
-                f"book sizes {round_number + 1}/{args.runs}: {row.endpoint}: {progress(case, row.runs[-1])}", flush=True
-            )
+            print(f"book sizes {round_number + 1}/{args.runs}: {progress(row.endpoint, row.runs[-1])}", flush=True)
     ratio = report.median_rate(small_row.runs) / report.median_rate(big_row.runs)
     small_row.goal_text = "reference for the row below"
     big_row.goal_text = f"time per request <= {BOOK_SIZE_GOAL}x the small book's: {ratio:.2f}x; p99 <= 75 ms"
@@ -309,13 +305,10 @@ def compare_book_sizes(bench: Bench, args: argparse.Namespace, *, assign_rate: f
     return [small_row, big_row]
 
 
-def progress(case: Case, run: Run) -> str:
+def progress(what: str, run: Run) -> str:
     flags = f", non-2xx {run.non_2xx:,}" if run.non_2xx else ""
     flags += f", socket errors {run.socket_errors}" if run.socket_errors else ""
-    return (
-        f"{case.endpoint} ({case.variant}): {run.rate:,.0f} req/s, p50 {run.p50_ms:.1f} ms, "
-        f"p99 {run.p99_ms:.1f} ms{flags}"
-    )
+    return f"{what}: {run.rate:,.0f} req/s, p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms{flags}"
 
 
 def print_report(
@@ -340,8 +333,8 @@ def print_report(
         )
     )
     print(
-        f"- every endpoint on a book of {args.big:,} codes; {args.runs} rounds of {args.duration:g} s runs, "
-        "median run shown"
+        f"- every endpoint on a book of {args.big:,} codes; {args.runs} round(s) of {args.duration:g} s runs, "
+        "the median run shown"
     )
     print()
     print(report.table(rows, healthz_rate=report.median_rate(healthz.runs)))
