@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from httpbench import checks, data, report, server
+from httpbench import checks, cpu, data, report, server
 from httpbench.load import Run, ensure_wrk, run_wrk, wrk_version
 from scratch import ROOT, scratch_database
 
@@ -99,6 +99,8 @@ class Bench:
     folder: Path
     duration: float
     codes_file: Path
+    gunicorn_pid: int
+    redis_pid: int | None
     healthz_rates: list[float] = dataclasses.field(default_factory=list)
     pair_headroom: float = PAIR_HEADROOM
     checks: list[checks.Check] = dataclasses.field(default_factory=list)
@@ -152,6 +154,14 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+def redis_pid(url: str) -> int | None:
+    """The Redis server's pid when it runs on this machine (its CPU is counted)."""
+    import redis
+
+    pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
 def run(args: argparse.Namespace, *, database: dict[str, Any], folder: Path, wrk: str, loads: list[str]) -> bool:
     """Everything on the scratch database; True when something failed."""
     partner, api_key = data.partner_with_key()
@@ -175,6 +185,8 @@ def run(args: argparse.Namespace, *, database: dict[str, Any], folder: Path, wrk
             folder=folder,
             duration=args.duration,
             codes_file=codes_file,
+            gunicorn_pid=gunicorn.process.pid,
+            redis_pid=redis_pid(args.redis_url),
         )
         rows = measure_all(bench, args)
     finally:
@@ -239,6 +251,7 @@ def measure(bench: Bench, case: Case, *, seconds: float | None = None, book: Any
         data.top_up_pairs(book, wanted=wanted)
         items = data.write_pairs(data.ready_pairs(book, limit=wanted), bench.folder / f"{tag}.tsv")
     after_event = data.last_event_id()
+    before = cpu.snapshot(gunicorn_pid=bench.gunicorn_pid, redis_pid=bench.redis_pid)
     run = run_wrk(
         bench.wrk,
         url=bench.url,
@@ -250,6 +263,8 @@ def measure(bench: Bench, case: Case, *, seconds: float | None = None, book: Any
         book_id=book.pk,
         idempotency=case.idempotency,
     )
+    after = cpu.snapshot(gunicorn_pid=bench.gunicorn_pid, redis_pid=bench.redis_pid)
+    run.cpu = cpu.per_request(before, after, requests=run.requests)
     data.settle()
     if case.action:
         label = f"{case.endpoint} ({case.variant}) {tag}"
@@ -308,6 +323,9 @@ def compare_book_sizes(bench: Bench, args: argparse.Namespace, *, assign_rate: f
 def progress(what: str, run: Run) -> str:
     flags = f", non-2xx {run.non_2xx:,}" if run.non_2xx else ""
     flags += f", socket errors {run.socket_errors}" if run.socket_errors else ""
+    if run.cpu:
+        ours = sum(run.cpu[name] for name in ("gunicorn", "postgres", "redis", "wrk"))
+        flags += f"; CPU {ours:.1f} ms a request, others took {run.cpu['others_pct']:.0f} % of the machine"
     return f"{what}: {run.rate:,.0f} req/s, p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms{flags}"
 
 
@@ -338,6 +356,8 @@ def print_report(
     )
     print()
     print(report.table(rows, healthz_rate=report.median_rate(healthz.runs)))
+    print("\n### Where the CPU went: ms of CPU per request in the median run\n")
+    print(report.cpu_table(rows))
     print("\n### Every run\n")
     print(report.run_details(rows))
     print(f"\n### Server log ({args.log})\n")

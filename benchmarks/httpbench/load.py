@@ -31,6 +31,7 @@ class Run:
     sent: int
     exhausted: bool
     ok_users: list[str]
+    cpu: dict[str, float] = dataclasses.field(default_factory=dict)  # see cpu.per_request
 
     @property
     def rate(self) -> float:

@@ -60,6 +60,23 @@ def table(rows: list[Row], *, healthz_rate: float) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(rows: list[Row]) -> str:
+    """CPU per request by process, so that a rate can be read on a busy
+    machine: "others" is what the rest of the machine (other work, and
+    PostgreSQL's background processes) took, in % of all cores."""
+    header = ["endpoint", "variant", "gunicorn", "postgres", "redis", "wrk", "ours in all", "others %", "busy %"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if not row.runs or not row.median_run().cpu:
+            continue
+        c = row.median_run().cpu
+        ours = c["gunicorn"] + c["postgres"] + c["redis"] + c["wrk"]
+        cells = [f"{c[name]:.2f}" for name in ("gunicorn", "postgres", "redis", "wrk")]
+        cells += [f"{ours:.2f}", f"{c['others_pct']:.0f}", f"{c['busy_pct']:.0f}"]
+        lines.append("| " + " | ".join([row.endpoint, row.variant, *cells]) + " |")
+    return "\n".join(lines)
+
+
 def goal_text(row: Row) -> str:
     if row.goal_text:
         return row.goal_text
