@@ -97,7 +97,7 @@ class Bench:
     partner: Any
     book: Any  # the big book: the one every endpoint works on
     folder: Path
-    duration: float
+    duration: int
     codes_file: Path
     gunicorn_pid: int
     redis_pid: int | None
@@ -125,7 +125,9 @@ def main() -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=12.0, help="seconds of each wrk run")
+    parser.add_argument(
+        "--duration", type=int, default=12, help="seconds of each wrk run (whole: wrk takes no fractions)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="rounds; the median run is reported")
     parser.add_argument("--big", type=int, default=1_000_000, help="codes of the main book")
     parser.add_argument("--small", type=int, default=5_000, help="codes of the small books of the size comparison")
@@ -239,7 +241,7 @@ def measure_all(bench: Bench, args: argparse.Namespace) -> list[report.Row]:
     return result
 
 
-def measure(bench: Bench, case: Case, *, seconds: float | None = None, book: Any = None) -> Run:
+def measure(bench: Bench, case: Case, *, seconds: int | None = None, book: Any = None) -> Run:
     """One wrk run of ``case``; a write's events are checked against its answers."""
     book = book or bench.book
     tag = f"{case.mode}-{'k' if case.idempotency else 'p'}-{secrets.token_hex(4)}"
@@ -300,7 +302,7 @@ def compare_book_sizes(bench: Bench, args: argparse.Namespace, *, assign_rate: f
     """
     if assign_rate is None:
         assign_rate = measure(bench, ASSIGN, seconds=3).rate
-    seconds = round(min(args.duration, max(2.0, 0.5 * args.small / assign_rate)), 1)
+    seconds = min(args.duration, max(2, int(0.5 * args.small / assign_rate)))
     case = Case("size", "POST /api/v1/coupons/assign", "assign", action="assign")
     small_row = report.Row(f"POST /api/v1/coupons/assign, {args.small:,}-code book", f"plain, {seconds:g} s runs", [])
     big_row = report.Row(f"POST /api/v1/coupons/assign, {args.big:,}-code book", f"plain, {seconds:g} s runs", [])

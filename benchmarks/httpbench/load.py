@@ -75,7 +75,7 @@ def run_wrk(
     *,
     url: str,
     mode: str,
-    seconds: float,
+    seconds: int,
     tag: str,
     api_key: str = "",
     items: Path | None = None,
@@ -94,7 +94,7 @@ def run_wrk(
         env["BENCH_FILE"] = str(items)
     if book_id is not None:
         env["BENCH_BOOK_ID"] = str(book_id)
-    command = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds:g}s", "-s", str(SCRIPT), url]
+    command = [wrk, f"-t{THREADS}", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", str(SCRIPT), url]
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     lines = [line for line in completed.stdout.splitlines() if line.startswith(MARKER)]
     if completed.returncode != 0 or not lines:
