@@ -172,12 +172,12 @@ def run(args: argparse.Namespace, *, database: dict[str, Any], folder: Path, wrk
     data.vacuum()
     print(f"{args.big:,} codes generated in {time.perf_counter() - started:.1f} s", flush=True)
     codes_file = data.write_codes(book, folder / "codes.txt", count=5_000)
-    log_start = args.log.stat().st_size if args.log.exists() else 0
     env = server.production_env(database=database, redis_url=args.redis_url)
     gunicorn = server.start(env=env, log=args.log, workers=args.workers)
     try:
         time.sleep(1)  # every worker booted before they are counted
-        workers = gunicorn.workers()
+        source = "--workers" if args.workers else "gunicorn.conf.py's default"
+        workers = f"{gunicorn.workers()} {gunicorn.worker_class()} workers ({source}, counted in /proc)"
         bench = Bench(
             wrk=wrk,
             url=gunicorn.url,
@@ -195,9 +195,10 @@ def run(args: argparse.Namespace, *, database: dict[str, Any], folder: Path, wrk
         server.stop(gunicorn)
     loads.append(report.load_average())
     results = checks.invariants()
-    print_report(args, bench, rows, database=database, workers=workers, loads=loads, log_start=log_start)
-    all_checks = bench.checks + results
+    print_report(args, bench, rows, database=database, workers=workers, loads=loads)
+    all_checks = checks.merged(bench.checks) + results
     print("\n### Checks\n")
+    print("Every write run is checked (warm-ups and book-size runs included), then the whole database.\n")
     for check in all_checks:
         print(f"- {'PASS' if check.passed else 'FAIL'} {check.name}: {check.detail}")
     errors = sum(r.non_2xx + sum(r.socket_errors.values()) for row in rows for r in row.runs)
@@ -209,12 +210,11 @@ def measure_all(bench: Bench, args: argparse.Namespace) -> list[report.Row]:
     if args.no_idempotency:
         cases = [c for c in cases if not c.idempotency]
     rows = {case: report.Row(case.endpoint, case.variant, [], goal_ratio=case.goal) for case in cases}
-    me = ME
-    if me in rows:
+    if ME in rows:
         status = server.get_status(f"{bench.url}/api/v1/me", {"Authorization": f"Api-Key {bench.api_key}"})
         if status != 200:
-            rows[me].missing = "missing" if status == 404 else f"answers {status}"
-            cases.remove(me)
+            rows[ME].missing = "missing" if status == 404 else f"answers {status}"
+            cases.remove(ME)
 
     # Warm-up, not reported: every worker has loaded the views, and /healthz's
     # rate sizes the prepared pairs of the first round.
@@ -241,7 +241,7 @@ def measure_all(bench: Bench, args: argparse.Namespace) -> list[report.Row]:
     return result
 
 
-def measure(bench: Bench, case: Case, *, seconds: int | None = None, book: Any = None) -> Run:
+def measure(bench: Bench, case: Case, *, seconds: int | None = None, book: Any = None, label: str | None = None) -> Run:
     """One wrk run of ``case``; a write's events are checked against its answers."""
     book = book or bench.book
     tag = f"{case.mode}-{'k' if case.idempotency else 'p'}-{secrets.token_hex(4)}"
@@ -269,11 +269,14 @@ def measure(bench: Bench, case: Case, *, seconds: int | None = None, book: Any =
     run.cpu = cpu.per_request(before, after, requests=run.requests)
     data.settle()
     if case.action:
-        label = f"{case.endpoint} ({case.variant}) {tag}"
-        key_prefix = f"{tag}-k" if case.idempotency else None
         bench.checks.append(
             checks.run_accounting(
-                label=label, action=case.action, run=run, after_event=after_event, key_prefix=key_prefix
+                label=f"{label or case.endpoint} ({case.variant})",
+                tag=tag,
+                action=case.action,
+                run=run,
+                after_event=after_event,
+                key_prefix=f"{tag}-k" if case.idempotency else None,
             )
         )
     return run
@@ -313,7 +316,7 @@ def compare_book_sizes(bench: Bench, args: argparse.Namespace, *, assign_rate: f
         if round_number % 2:
             order.reverse()
         for row, book in order:
-            row.runs.append(measure(bench, case, seconds=seconds, book=book))
+            row.runs.append(measure(bench, case, seconds=seconds, book=book, label=row.endpoint))
             print(f"book sizes {round_number + 1}/{args.runs}: {progress(row.endpoint, row.runs[-1])}", flush=True)
     ratio = report.median_rate(small_row.runs) / report.median_rate(big_row.runs)
     small_row.goal_text = "reference for the row below"
@@ -337,9 +340,8 @@ def print_report(
     rows: list[report.Row],
     *,
     database: dict[str, Any],
-    workers: int,
+    workers: str,
     loads: list[str],
-    log_start: int,
 ) -> None:
     healthz = next(row for row in rows if row.endpoint == "GET /healthz")
     print(f"\n## HTTP benchmark, {time.strftime('%Y-%m-%d %H:%M %Z')}\n")
@@ -363,7 +365,7 @@ def print_report(
     print("\n### Every run\n")
     print(report.run_details(rows))
     print(f"\n### Server log ({args.log})\n")
-    print(report.log_summary(args.log, start=log_start))
+    print(report.log_summary(args.log))
 
 
 def describe(database: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ whole database at the end: the invariants the product promises (DESIGN.md,
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 from typing import Any
 
@@ -19,6 +20,33 @@ class Check:
     name: str
     passed: bool
     detail: str
+    tally: dict[str, int] = dataclasses.field(default_factory=dict)  # added up over the runs of one name
+
+
+def merged(checks: list[Check]) -> list[Check]:
+    """One line per name: the runs of one endpoint and variant add up."""
+    groups: dict[str, list[Check]] = collections.defaultdict(list)
+    for check in checks:
+        groups[check.name].append(check)
+    result = []
+    for name, group in groups.items():
+        if len(group) == 1 or not group[0].tally:
+            result.extend(group)
+            continue
+        tally: collections.Counter[str] = collections.Counter()
+        for check in group:
+            tally.update(check.tally)
+        problems = "; ".join(check.detail for check in group if not check.passed)
+        detail = _tally_text(tally) + (f"; FAILED: {problems}" if problems else "")
+        result.append(Check(name, all(check.passed for check in group), detail, dict(tally)))
+    return result
+
+
+def _tally_text(tally: dict[str, int]) -> str:
+    return (
+        f"{tally['runs']} runs, {tally['ok']:,} answered 2xx, {tally['events']:,} events "
+        f"({tally['late']} done after wrk stopped reading, of {tally['unanswered']} unanswered)"
+    )
 
 
 def _rows(sql: str, params: list[Any] | None = None) -> list[tuple]:
@@ -33,7 +61,7 @@ def _count(sql: str, params: list[Any] | None = None) -> int:
     return _rows(sql, params)[0][0]
 
 
-def run_accounting(*, label: str, action: str, run: Run, after_event: int, key_prefix: str | None) -> Check:
+def run_accounting(*, label: str, tag: str, action: str, run: Run, after_event: int, key_prefix: str | None) -> Check:
     """The run's events of ``action`` against its 2xx answers.
 
     wrk counts only the answers it read before its time was up; a request it
@@ -78,13 +106,15 @@ def run_accounting(*, label: str, action: str, run: Run, after_event: int, key_p
         stored = _count("SELECT count(*) FROM api_idempotencykey WHERE key LIKE %s", [key_prefix + "%"])
         if stored != sum(events.values()):
             problems.append(f"{stored} stored idempotency keys for {sum(events.values())} events")
-    detail = (
-        f"{len(ok):,} answered 2xx, {sum(events.values()):,} {action} events "
-        f"({late} done after wrk stopped reading; {run.unanswered} unanswered)"
-    )
-    if problems:
-        detail += ": " + "; ".join(problems)
-    return Check(f"{label}: events match answers", not problems, detail)
+    tally = {
+        "runs": 1,
+        "ok": len(ok),
+        "events": sum(events.values()),
+        "late": late,
+        "unanswered": run.unanswered,
+    }
+    detail = _tally_text(tally) if not problems else f"run {tag}: " + "; ".join(problems)
+    return Check(f"{label}: each {action} event is one 2xx answer, none twice", not problems, detail, tally)
 
 
 def invariants() -> list[Check]:

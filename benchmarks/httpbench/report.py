@@ -115,7 +115,7 @@ def run_details(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def machine_facts(*, database: str, workers: int, versions: dict[str, str], loads: list[str]) -> str:
+def machine_facts(*, database: str, workers: str, versions: dict[str, str], loads: list[str]) -> str:
     cpu = next(
         (
             line.split(":", 1)[1].strip()
@@ -128,8 +128,8 @@ def machine_facts(*, database: str, workers: int, versions: dict[str, str], load
         f"nproc {os.cpu_count()} ({cpu})",
         f"load average {' -> '.join(loads)} (1, 5, 15 min; start -> end)",
         f"database: {database}",
-        f"gunicorn {versions['gunicorn']}: {workers} workers (sync), from gunicorn.conf.py",
-        f"wrk {versions['wrk']}: 2 threads, {CONNECTIONS} connections",
+        f"gunicorn {versions['gunicorn']}: {workers}",
+        f"{versions['wrk']}: 2 threads, {CONNECTIONS} connections",
         f"PostgreSQL {versions['postgresql']}, Redis {versions['redis']}, "
         f"Python {platform.python_version()}, Django {versions['django']}",
     ]
@@ -147,12 +147,11 @@ def _read(path: str) -> str:
         return ""
 
 
-def log_summary(log: Path, *, start: int) -> str:
-    """What the server wrote besides its access log, from byte ``start`` of the log."""
+def log_summary(log: Path) -> str:
+    """What the server wrote besides its access log."""
     access = 0
     other: collections.Counter[str] = collections.Counter()
     with log.open("rb") as lines:
-        lines.seek(start)
         for raw in lines:
             line = raw.decode(errors="replace").strip()
             if line.startswith('{"remote"'):

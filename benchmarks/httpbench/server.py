@@ -35,6 +35,13 @@ class Server:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return len(children.read_text().split()) if children.exists() else 0
 
+    def worker_class(self) -> str:
+        """As gunicorn logs it at start ("Using worker: sync")."""
+        for line in self.log.read_text(errors="replace").splitlines():
+            if "Using worker: " in line:
+                return line.split("Using worker: ", 1)[1].strip()
+        return "unknown"
+
 
 def database_url(database: dict[str, Any]) -> str:
     """DATABASE_URL for Django's settings of the scratch database. A socket
@@ -80,7 +87,7 @@ def start(*, env: dict[str, str], log: Path, workers: int | None) -> Server:
     if workers:
         command += ["--workers", str(workers)]
     log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("ab") as output:
+    with log.open("wb") as output:  # the log of the last run only
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
         )
