@@ -19,6 +19,9 @@ A round measures /healthz and then every endpoint; ``--runs`` rounds are
 made and each endpoint's median run (by requests/s) is reported with its p50
 and p99 and its rate as a multiple of /healthz's median. Last, assignment on
 the big book is timed against fresh ``--small``-code books, in alternation.
+A second table gives each median run's CPU per request by process (from
+/proc) and the share of the machine that other work took meanwhile: on a
+shared machine the rates move with that share, the CPU per request much less.
 
 Afterwards the database is checked in SQL: each write run's events match the
 2xx answers wrk read, and nothing was assigned or redeemed twice. The exit
