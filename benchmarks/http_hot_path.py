@@ -323,7 +323,14 @@ def compare_book_sizes(bench: Bench, args: argparse.Namespace, *, assign_rate: f
             print(f"book sizes {round_number + 1}/{args.runs}: {progress(row.endpoint, row.runs[-1])}", flush=True)
     ratio = report.median_rate(small_row.runs) / report.median_rate(big_row.runs)
     small_row.goal_text = "reference for the row below"
-    big_row.goal_text = f"time per request <= {BOOK_SIZE_GOAL}x the small book's: {ratio:.2f}x; p99 <= 75 ms"
+    # The verdict goes by the rates, as the goal says; CPU per request is
+    # shown beside them because it moves much less with the machine's other work.
+    by_cpu = report.cpu_ratio(big_row, small_row)
+    big_row.goal_text = (
+        f"time per request <= {BOOK_SIZE_GOAL}x the small book's: {ratio:.2f}x"
+        + (f" (CPU per request: {by_cpu:.2f}x)" if by_cpu else "")
+        + "; p99 <= 75 ms"
+    )
     big_row.goal_met = ratio <= BOOK_SIZE_GOAL
     return [small_row, big_row]
 
@@ -332,7 +339,7 @@ def progress(what: str, run: Run) -> str:
     flags = f", non-2xx {run.non_2xx:,}" if run.non_2xx else ""
     flags += f", socket errors {run.socket_errors}" if run.socket_errors else ""
     if run.cpu:
-        ours = sum(run.cpu[name] for name in ("gunicorn", "postgres", "redis", "wrk"))
+        ours = sum(run.cpu[name] for name in report.OURS)
         flags += f"; CPU {ours:.1f} ms a request, others took {run.cpu['others_pct']:.0f} % of the machine"
     return f"{what}: {run.rate:,.0f} req/s, p50 {run.p50_ms:.1f} ms, p99 {run.p99_ms:.1f} ms{flags}"
 

@@ -67,8 +67,8 @@ def ready_pairs(book: Any, *, limit: int) -> list[tuple[str, str]]:
 
 def top_up_pairs(book: Any, *, wanted: int) -> int:
     """Assign coupons of the book to new users until ``wanted`` pairs are
-    ready; how many were assigned. Commits are not waited for (durability is
-    not what the data needs), which makes this several times faster."""
+    ready; how many were assigned. Commits do not wait for the disk here:
+    durability is not what this data needs, and the preparation is untimed."""
     from django.db import connection
 
     from coupons.services import coupon_assign_random

@@ -60,21 +60,38 @@ def table(rows: list[Row], *, healthz_rate: float) -> str:
     return "\n".join(lines)
 
 
+OURS = ("gunicorn", "postgres", "redis", "wrk")
+
+
 def cpu_table(rows: list[Row]) -> str:
     """CPU per request by process, so that a rate can be read on a busy
     machine: "others" is what the rest of the machine (other work, and
-    PostgreSQL's background processes) took, in % of all cores."""
-    header = ["endpoint", "variant", "gunicorn", "postgres", "redis", "wrk", "ours in all", "others %", "busy %"]
+    PostgreSQL's background processes) took, in % of all cores. "x /healthz
+    by CPU" is /healthz's CPU per request over the row's: the ratio the rates
+    would have if the load had every core to itself and the CPU were its limit."""
+    header = ["endpoint", "variant", *OURS, "all ours", "x /healthz by CPU", "others %", "busy %"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        if not row.runs or not row.median_run().cpu:
-            continue
+    measured = [row for row in rows if row.runs and row.median_run().cpu]
+    healthz = next((row for row in measured if row.endpoint == "GET /healthz"), None)
+    for row in measured:
         c = row.median_run().cpu
-        ours = c["gunicorn"] + c["postgres"] + c["redis"] + c["wrk"]
-        cells = [f"{c[name]:.2f}" for name in ("gunicorn", "postgres", "redis", "wrk")]
-        cells += [f"{ours:.2f}", f"{c['others_pct']:.0f}", f"{c['busy_pct']:.0f}"]
+        ours = sum(c[name] for name in OURS)
+        by_cpu = f"{_ours(healthz) / ours:.2f}" if healthz and ours else ""
+        cells = [f"{c[name]:.2f}" for name in OURS]
+        cells += [f"{ours:.2f}", by_cpu, f"{c['others_pct']:.0f}", f"{c['busy_pct']:.0f}"]
         lines.append("| " + " | ".join([row.endpoint, row.variant, *cells]) + " |")
     return "\n".join(lines)
+
+
+def _ours(row: Row) -> float:
+    return sum(row.median_run().cpu[name] for name in OURS)
+
+
+def cpu_ratio(row: Row, reference: Row) -> float | None:
+    """The row's CPU per request over the reference's (median runs)."""
+    if not (row.runs and reference.runs and row.median_run().cpu and reference.median_run().cpu):
+        return None
+    return _ours(row) / _ours(reference)
 
 
 def goal_text(row: Row) -> str:
