@@ -25,7 +25,8 @@ shared machine the rates move with that share, the CPU per request much less.
 
 Afterwards the database is checked in SQL: each write run's events match the
 2xx answers wrk read, and nothing was assigned or redeemed twice. The exit
-status is 1 when a check fails or a request was answered other than 2xx.
+status is 1 when a check fails or a request failed: answered other than 2xx,
+or a socket error (wrk gives up on a request after 2 s).
 
 Not named benchmarks/http.py: the scripts of this folder run with the folder
 first on sys.path, where a file of that name would stand in for the standard

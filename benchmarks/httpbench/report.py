@@ -44,7 +44,9 @@ def table(rows: list[Row], *, healthz_rate: float) -> str:
         else:
             run = row.median_run()
             ratio = median_rate(row.runs) / healthz_rate
-            errors = sum(r.non_2xx + sum(r.socket_errors.values()) for r in row.runs)
+            non_2xx = sum(r.non_2xx for r in row.runs)
+            sockets = sum(sum(r.socket_errors.values()) for r in row.runs)
+            errors = f"{non_2xx:,}" + (f" + {sockets:,} socket errors" if sockets else "")
             cells = [
                 row.endpoint,
                 row.variant,
@@ -54,7 +56,7 @@ def table(rows: list[Row], *, healthz_rate: float) -> str:
                 f"{ratio:.2f}",
                 goal_text(row),
                 verdict(row, ratio=ratio, p99=run.p99_ms),
-                f"{errors:,}" + (" FLAGGED" if errors else ""),
+                errors + (" FLAGGED" if non_2xx or sockets else ""),
             ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
