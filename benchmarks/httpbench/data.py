@@ -32,7 +32,7 @@ def book_with_codes(partner: Any, *, name: str, count: int) -> Any:
     """A book of ``count`` generated codes, one coupon per user at most (as
     most real books are: the per-user check is part of every assignment)."""
     from books.services import book_create
-    from coupons.bulk import codes_generate
+    from coupons.generation import codes_generate
 
     book = book_create(partner=partner, name=name, max_codes_per_user=1)
     codes_generate(book=book, count=count)
