@@ -4,6 +4,7 @@ range of each field (from ``couponsite.bounds``): the services decide the rest."
 from __future__ import annotations
 
 import dataclasses
+import functools
 import uuid
 from datetime import datetime
 from typing import Any
@@ -177,9 +178,10 @@ class CouponNow:
     redemption_count: int
     redemptions_remaining: int | None
     lock_id: uuid.UUID | None
+    redemption: Redemption | None
 
     @classmethod
-    def of(cls, coupon: Coupon, *, now: datetime) -> CouponNow:
+    def of(cls, coupon: Coupon, *, now: datetime, redemption: Redemption | None = None) -> CouponNow:
         live = coupon.lock_is_live(now=now)
         return cls(
             code=coupon.code,
@@ -191,6 +193,7 @@ class CouponNow:
             redemption_count=coupon.redemption_count,
             redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
             lock_id=coupon.lock_id if live else None,
+            redemption=redemption,
         )
 
 
@@ -206,8 +209,10 @@ class CouponSerializer(serializers.Serializer):
     redemption_count = serializers.IntegerField()
     redemptions_remaining = serializers.IntegerField(allow_null=True, help_text="null means unlimited.")
 
-    def to_representation(self, coupon: Coupon) -> dict[str, Any]:
-        return super().to_representation(CouponNow.of(coupon, now=self.context.get("now") or timezone.now()))
+    def to_representation(self, coupon: Coupon | CouponNow) -> dict[str, Any]:
+        if isinstance(coupon, Coupon):
+            coupon = CouponNow.of(coupon, now=timezone.now())
+        return super().to_representation(coupon)
 
 
 class LockedCouponSerializer(CouponSerializer):
@@ -221,13 +226,9 @@ class RedemptionSerializer(serializers.ModelSerializer):
 
 
 class RedeemedCouponSerializer(CouponSerializer):
-    """The coupon and, from the context, the redemption just made."""
+    """The coupon and the redemption just made (``CouponNow.redemption``)."""
 
-    redemption = serializers.SerializerMethodField()
-
-    @extend_schema_field(RedemptionSerializer)
-    def get_redemption(self, coupon: CouponNow) -> dict[str, Any]:
-        return RedemptionSerializer(self.context["redemption"]).data
+    redemption = RedemptionSerializer()
 
 
 class CouponEventSerializer(serializers.ModelSerializer):
@@ -252,3 +253,15 @@ class CouponEventSerializer(serializers.ModelSerializer):
     def get_actor_id(self, event: CouponEvent) -> str | None:
         # Staff user ids and job names are ours, not the partner's business.
         return event.actor_id if event.actor_kind == ActorKind.API_KEY else None
+
+
+@functools.cache
+def _bound(serializer_class: type[serializers.Serializer]) -> serializers.Serializer:
+    return serializer_class()
+
+
+def rendered(serializer_class: type[serializers.Serializer], instance: Any) -> dict[str, Any]:
+    """``serializer_class(instance).data``, without binding a fresh copy of the
+    serializer's fields on every request: one instance per class and process,
+    whose ``to_representation`` only reads them (no context, no state)."""
+    return _bound(serializer_class).to_representation(instance)

@@ -87,7 +87,7 @@ def assign_rate(book, *, picks: int, users: str) -> float:
     actor = Actor.system("benchmark")
     started = time.perf_counter()
     for n in range(picks):
-        coupon_assign_random(book=book, user_id=f"{users}-{n}", actor=actor)
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"{users}-{n}", actor=actor)
     return picks / (time.perf_counter() - started)
 
 

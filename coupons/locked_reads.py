@@ -16,33 +16,31 @@ from django.db import connection
 
 from books.models import Book, Partner
 from coupons.models import Coupon, CouponState
+from coupons.rows import (
+    BOOK_COLUMNS,
+    COUPON_AND_BOOK_SQL,
+    COUPON_COLUMNS,
+    book_from_row,
+    coupon_with_book_from_row,
+)
 from couponsite.errors import NotFound
 from couponsite.locks import LockKind, ensure_in_transaction, stable_key, stable_key_sql
 
-COUPON_FIELDS = [field.column for field in Coupon._meta.concrete_fields]
-BOOK_FIELDS = [field.column for field in Book._meta.concrete_fields]
-COUPON_COLUMNS = ", ".join(f"coupon.{column}" for column in COUPON_FIELDS)
-BOOK_COLUMNS = ", ".join(f"book.{column}" for column in BOOK_FIELDS)
 # States that count towards a book's max_codes_per_user. A voided coupon does
 # not: staff took it away, so the user may be given another.
 HELD_STATES = (CouponState.ASSIGNED, CouponState.LOCKED, CouponState.REDEEMED)
 _HELD_SQL = ", ".join(f"'{state.value}'" for state in HELD_STATES)
 
-_COUPON_AND_BOOK = f"""
-SELECT {COUPON_COLUMNS}, {BOOK_COLUMNS}
-FROM coupons_coupon coupon JOIN books_book book ON book.id = coupon.book_id
-"""  # noqa: S608 - columns from the models
-
 COUPON_BY_ID_SQL = f"""
 SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "%(coupon_id)s")});
-{_COUPON_AND_BOOK} WHERE coupon.id = %(coupon_id)s FOR UPDATE OF coupon
+{COUPON_AND_BOOK_SQL} WHERE coupon.id = %(coupon_id)s FOR UPDATE OF coupon
 """
 
 # The code is looked up in the lock statement too: one call finds, locks and reads.
 COUPON_BY_CODE_SQL = f"""
 SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "id")})
 FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
-{_COUPON_AND_BOOK} WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s)
+{COUPON_AND_BOOK_SQL} WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s)
 FOR UPDATE OF coupon
 """  # noqa: S608 - columns from the models, values are parameters
 
@@ -91,7 +89,7 @@ def coupon_to_assign(*, partner: Partner, code: str, user_id: str) -> tuple[Coup
     row = _locked_row(COUPON_TO_ASSIGN_SQL, {"partner_id": partner.pk, "code": code, "user_id": user_id})
     if row is None:
         raise NotFound("No such coupon")
-    return _coupon(row), row[-1]
+    return coupon_with_book_from_row(row), row[-1]
 
 
 def book_for_assignment(*, partner: Partner, book_id: int, user_id: str) -> tuple[Book, int]:
@@ -106,19 +104,14 @@ def book_for_assignment(*, partner: Partner, book_id: int, user_id: str) -> tupl
     row = _locked_row(BOOK_FOR_ASSIGNMENT_SQL, parameters)
     if row is None:
         raise NotFound("No such book")
-    return _model(Book, row[: len(BOOK_FIELDS)]), row[-1]
-
-
-def coupon_from_row(row: tuple[Any, ...]) -> Coupon:
-    """A coupon from a row of ``COUPON_FIELDS``."""
-    return _model(Coupon, row[: len(COUPON_FIELDS)])
+    return book_from_row(row), row[-1]
 
 
 def _coupon_or_not_found(sql: str, parameters: dict[str, Any]) -> Coupon:
     row = _locked_row(sql, parameters)
     if row is None:
         raise NotFound("No such coupon")
-    return _coupon(row)
+    return coupon_with_book_from_row(row)
 
 
 def _locked_row(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -129,13 +122,3 @@ def _locked_row(sql: str, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
         while cursor.nextset():
             pass
         return cursor.fetchone()
-
-
-def _coupon(row: tuple[Any, ...]) -> Coupon:
-    coupon = coupon_from_row(row)
-    coupon.book = _model(Book, row[len(COUPON_FIELDS) : len(COUPON_FIELDS) + len(BOOK_FIELDS)])
-    return coupon
-
-
-def _model(model: type, values: tuple[Any, ...]) -> Any:
-    return model.from_db(connection.alias, None, values)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from books.models import Book, Partner
 from coupons.models import Coupon, CouponEvent, CouponState
+from coupons.rows import COUPON_AND_BOOK_SQL, coupon_with_book_from_row
 from couponsite.errors import InvalidInput, NotFound
 
 EXPORT_COLUMNS = ("code", "state", "user_id", "assigned_at", "redemption_count")
@@ -21,12 +23,19 @@ def _in_effective_state(coupons: QuerySet[Coupon], state: str) -> QuerySet[Coupo
     return coupons.in_effective_state(state, now=timezone.now())
 
 
+COUPON_BY_CODE_SQL = f"""
+{COUPON_AND_BOOK_SQL} WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s)
+"""  # noqa: S608 - columns from the models, values are parameters
+
+
 def coupon_get(*, partner: Partner, code: str) -> Coupon:
-    """The partner's coupon with this code, in any case."""
-    coupon = Coupon.objects.select_related("book").filter(partner=partner, code__iexact=code).first()
-    if coupon is None:
+    """The partner's coupon with this code, in any case, with its book."""
+    with connection.cursor() as cursor:
+        cursor.execute(COUPON_BY_CODE_SQL, {"partner_id": partner.pk, "code": code})
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound("No such coupon")
-    return coupon
+    return coupon_with_book_from_row(row)
 
 
 def coupon_list_for_book(*, book: Book, state: str | None = None, user_id: str | None = None) -> QuerySet[Coupon]:

@@ -26,15 +26,9 @@ from coupons.lifecycle import (
     event_parameters,
     queryset_sql,
 )
-from coupons.locked_reads import (
-    COUPON_COLUMNS,
-    book_for_assignment,
-    coupon_for_update,
-    coupon_for_update_by_code,
-    coupon_from_row,
-    coupon_to_assign,
-)
+from coupons.locked_reads import book_for_assignment, coupon_for_update, coupon_for_update_by_code, coupon_to_assign
 from coupons.models import Coupon, CouponState
+from coupons.rows import COUPON_COLUMNS, coupon_from_row
 from couponsite.actors import Actor
 from couponsite.bounds import checked_user_id
 from couponsite.errors import (
@@ -126,11 +120,11 @@ def _ensure_uses_remain(coupon: Coupon) -> None:
 # Assignment.
 
 
-def coupon_assign_random(*, book: Book, user_id: str, actor: Actor) -> Coupon:
-    """Give ``user_id`` the next coupon of the book in its secret random order."""
+def coupon_assign_random(*, partner: Partner, book_id: int, user_id: str, actor: Actor) -> Coupon:
+    """Give ``user_id`` the next coupon of the partner's book in its secret random order."""
     user_id = checked_user_id(user_id)
     with transaction.atomic():
-        book, held = book_for_assignment(partner=book.partner, book_id=book.pk, user_id=user_id)
+        book, held = book_for_assignment(partner=partner, book_id=book_id, user_id=user_id)
         now = timezone.now()
         _ensure_book_open(book, now=now)
         _ensure_under_limit(book, held=held)

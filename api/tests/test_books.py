@@ -46,7 +46,9 @@ def test_list_books_pages_the_partners_own_newest_first(tenant, other):
 
 
 def test_book_detail_counts_coupons_by_state(tenant):
-    coupon = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test"))
+    coupon = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u", actor=Actor.system("test")
+    )
     coupon_lock(partner=tenant.partner, code=coupon.code, user_id="u", actor=Actor.system("test"))
     response = tenant.client.get(f"/api/v1/books/{tenant.book.pk}")
     assert response.status_code == 200
@@ -113,7 +115,9 @@ def test_book_coupons_are_cursor_paged_in_id_order(tenant):
 
 
 def test_book_coupons_filter_by_effective_state_and_user(tenant):
-    coupon = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test"))
+    coupon = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u", actor=Actor.system("test")
+    )
     coupon_lock(partner=tenant.partner, code=coupon.code, user_id="u", actor=Actor.system("test"))
     Coupon.objects.filter(pk=coupon.pk).update(locked_until="2000-01-01T00:00:00Z")  # the lock ran out
 

@@ -60,7 +60,7 @@ def test_a_domain_errors_title_is_its_documented_title(error_class):
 
 
 def test_a_conflicts_title_matches_its_problem_type_page(tenant):
-    code = coupon_assign_random(book=tenant.book, user_id="u1", actor=ACTOR).code
+    code = coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u1", actor=ACTOR).code
     response = post(tenant.client, f"/api/v1/coupons/assign/{code}", {"user_id": "u2"})
     body = assert_problem(response, 409, "coupon_unavailable")
     documented = Client().get(body["type"]).json()
@@ -74,7 +74,7 @@ def test_a_conflicts_title_matches_its_problem_type_page(tenant):
 def owner(db) -> tuple[Tenant, dict[str, str]]:
     """Another partner, and the path values of its things."""
     owner = make_tenant()
-    code = coupon_assign_random(book=owner.book, user_id="u1", actor=ACTOR).code
+    code = coupon_assign_random(partner=owner.book.partner, book_id=owner.book.pk, user_id="u1", actor=ACTOR).code
     _, redemption = coupon_redeem(partner=owner.partner, code=code, user_id="u1", actor=ACTOR)
     return owner, {"book_id": str(owner.book.pk), "code": code, "redemption_id": str(redemption.pk)}
 

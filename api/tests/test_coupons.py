@@ -23,7 +23,7 @@ SETUP = Actor.system("test")
 
 
 def assign(tenant, user_id: str = "u1") -> str:
-    return coupon_assign_random(book=tenant.book, user_id=user_id, actor=SETUP).code
+    return coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=user_id, actor=SETUP).code
 
 
 def test_assign_a_random_coupon(tenant):

@@ -24,7 +24,7 @@ ACTOR = Actor.api_key("setup")
 
 
 def assigned_code(tenant, user_id: str = "u1") -> str:
-    return coupon_assign_random(book=tenant.book, user_id=user_id, actor=ACTOR).code
+    return coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=user_id, actor=ACTOR).code
 
 
 def test_validation_error_names_the_field(tenant):

@@ -48,7 +48,9 @@ def test_one_user_gets_no_more_than_the_limit(live_server):
 @override_settings(FAILED_LOOKUP_LIMIT="100/min")
 def test_a_multi_use_coupon_is_redeemed_exactly_its_limit(live_server):
     tenant = make_tenant(max_redemptions_per_coupon=3)
-    code = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test")).code
+    code = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u", actor=Actor.system("test")
+    ).code
     url = f"{live_server.url}/api/v1/coupons/redeem/{code}"
 
     answers = race(lambda i: http("POST", url, key=tenant.key, body={"user_id": "u", "metadata": {"i": i}}), times=12)

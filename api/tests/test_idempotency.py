@@ -77,7 +77,9 @@ def test_keys_are_scoped_to_the_partner(tenant, other):
 
 def test_a_refusal_is_replayed_too(tenant):
     for i in range(len(tenant.coupons())):
-        coupon_assign_random(book=tenant.book, user_id=f"user-{i}", actor=Actor.system("test"))
+        coupon_assign_random(
+            partner=tenant.book.partner, book_id=tenant.book.pk, user_id=f"user-{i}", actor=Actor.system("test")
+        )
     body = {"book_id": tenant.book.pk, "user_id": "late"}
     assert_problem(post(tenant.client, ASSIGN, body, HTTP_IDEMPOTENCY_KEY="k"), 409, "book_exhausted")
     Coupon.objects.create(book=tenant.book, partner=tenant.partner, code="FRESH-1", sort_key=1)
@@ -164,7 +166,9 @@ def _waiting_for_advisory_lock() -> bool:
 @pytest.mark.django_db(transaction=True)
 def test_a_retry_while_the_first_runs_is_in_flight_then_replayed(live_server):
     tenant = make_tenant()
-    code = coupon_assign_random(book=tenant.book, user_id="u1", actor=Actor.system("test")).code
+    code = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u1", actor=Actor.system("test")
+    ).code
     coupon_id = Coupon.objects.get(code=code).pk
     url = f"{live_server.url}/api/v1/coupons/lock/{code}"
     headers = {"Idempotency-Key": "checkout-7"}

@@ -94,7 +94,9 @@ def test_a_huge_book_id_in_the_path_is_not_found(tenant):
     ids=["over 4 KB", "not an object", "NUL"],
 )
 def test_redemption_metadata(tenant, metadata):
-    code = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test")).code
+    code = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u", actor=Actor.system("test")
+    ).code
     response = post(tenant.client, f"/api/v1/coupons/redeem/{code}", {"user_id": "u", "metadata": metadata})
     assert fields(response) == ["metadata"]
 
@@ -109,7 +111,9 @@ def test_a_body_over_the_limit(tenant):
 def test_deeply_nested_json_is_a_parse_error(tenant, depth):
     # Below Python's recursion limit the parser copes, but the fingerprint,
     # serializers and services would walk it recursively.
-    code = coupon_assign_random(book=tenant.book, user_id="u", actor=Actor.system("test")).code
+    code = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u", actor=Actor.system("test")
+    ).code
     body = '{"user_id": "u", "metadata": ' + '{"a": ' * depth + "1" + "}" * depth + "}"
     response = tenant.client.post(
         f"/api/v1/coupons/redeem/{code}", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="k"

@@ -42,7 +42,10 @@ def real(db) -> dict:
     signals.request_finished.disconnect(close_old_connections)
     tenant = make_tenant(max_redemptions_per_coupon=None)
     actor = Actor.system("schemathesis")
-    held = [coupon_assign_random(book=tenant.book, user_id=HOLDER, actor=actor).code for _ in range(3)]
+    held = [
+        coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=HOLDER, actor=actor).code
+        for _ in range(3)
+    ]
     _, redemption = coupon_redeem(partner=tenant.partner, code=held[0], user_id=HOLDER, actor=actor)
     yield {
         "headers": {"Authorization": f"Api-Key {tenant.key}"},

@@ -126,9 +126,9 @@ class Victim:
 def victim(db) -> Victim:
     tenant = make_tenant()
     actor = Actor.api_key(tenant.api_key.prefix)
-    locked = coupon_assign_random(book=tenant.book, user_id=VICTIM, actor=actor)
+    locked = coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=VICTIM, actor=actor)
     locked = coupon_lock(partner=tenant.partner, code=locked.code, user_id=VICTIM, actor=actor)
-    redeemed = coupon_assign_random(book=tenant.book, user_id=VICTIM, actor=actor)
+    redeemed = coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=VICTIM, actor=actor)
     _, redemption = coupon_redeem(partner=tenant.partner, code=redeemed.code, user_id=VICTIM, actor=actor)
     return Victim(tenant=tenant, locked_code=locked.code, lock_id=str(locked.lock_id), redemption_id=str(redemption.pk))
 

@@ -45,7 +45,9 @@ def test_failed_lookups_past_the_limit_throttle_that_user_only(tenant):
 
 
 def test_someone_elses_coupon_counts_as_a_failed_lookup(tenant):
-    code = coupon_assign_random(book=tenant.book, user_id="owner", actor=Actor.system("test")).code
+    code = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="owner", actor=Actor.system("test")
+    ).code
     for _ in range(10):
         assert_problem(
             post(tenant.client, f"/api/v1/coupons/redeem/{code}", {"user_id": "thief"}), 409, "coupon_not_held"
@@ -54,7 +56,9 @@ def test_someone_elses_coupon_counts_as_a_failed_lookup(tenant):
 
 
 def test_successful_lookups_do_not_count(tenant):
-    code = coupon_assign_random(book=tenant.book, user_id="shopper", actor=Actor.system("test")).code
+    code = coupon_assign_random(
+        partner=tenant.book.partner, book_id=tenant.book.pk, user_id="shopper", actor=Actor.system("test")
+    ).code
     for _ in range(15):
         lock_id = post(tenant.client, f"/api/v1/coupons/lock/{code}", {"user_id": "shopper"}).json()["lock_id"]
         response = post(tenant.client, f"/api/v1/coupons/unlock/{code}", {"user_id": "shopper", "lock_id": lock_id})

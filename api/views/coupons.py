@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
@@ -12,6 +13,7 @@ from api.pagination import CouponCursorPagination
 from api.serializers import (
     AssignRandomSerializer,
     CouponEventSerializer,
+    CouponNow,
     CouponSerializer,
     LockedCouponSerializer,
     RedeemedCouponSerializer,
@@ -19,6 +21,7 @@ from api.serializers import (
     RollbackSerializer,
     UnlockSerializer,
     UserSerializer,
+    rendered,
     user_id_field,
 )
 from api.throttles import FailedLookupLimitMixin
@@ -70,8 +73,8 @@ class CouponViewSet(PartnerViewSet):
     def assign_random(self, request: Request) -> Response:
         data = self.parsed(AssignRandomSerializer)
         book = book_get(partner=self.partner, book_id=data["book_id"])
-        coupon = coupon_assign_random(book=book, user_id=data["user_id"], actor=self.actor)
-        return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
+        coupon = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=data["user_id"], actor=self.actor)
+        return Response(rendered(CouponSerializer, coupon), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="coupons_retrieve",
@@ -81,7 +84,7 @@ class CouponViewSet(PartnerViewSet):
         examples=[schema.example("A coupon", schema.COUPON)],
     )
     def retrieve(self, request: Request, code: str) -> Response:
-        return Response(CouponSerializer(coupon_get(partner=self.partner, code=code)).data)
+        return Response(rendered(CouponSerializer, coupon_get(partner=self.partner, code=code)))
 
     @extend_schema(
         operation_id="coupons_history",
@@ -122,7 +125,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
     def assign_code(self, request: Request, code: str) -> Response:
         user_id = self.parsed(UserSerializer)["user_id"]
         coupon = coupon_assign_code(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
-        return Response(CouponSerializer(coupon).data, status=status.HTTP_201_CREATED)
+        return Response(rendered(CouponSerializer, coupon), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         operation_id="coupons_lock",
@@ -141,7 +144,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
     def lock(self, request: Request, code: str) -> Response:
         user_id = self.parsed(UserSerializer)["user_id"]
         coupon = coupon_lock(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
-        return Response(LockedCouponSerializer(coupon).data)
+        return Response(rendered(LockedCouponSerializer, coupon))
 
     @extend_schema(
         operation_id="coupons_unlock",
@@ -162,7 +165,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
     def unlock(self, request: Request, code: str) -> Response:
         data = self.parsed(UnlockSerializer)
         coupon = coupon_unlock(partner=self.partner, code=code, actor=self.actor, **data)
-        return Response(CouponSerializer(coupon).data)
+        return Response(rendered(CouponSerializer, coupon))
 
     @extend_schema(
         operation_id="coupons_redeem",
@@ -188,7 +191,8 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
     def redeem(self, request: Request, code: str) -> Response:
         data = self.parsed(RedeemSerializer)
         coupon, redemption = coupon_redeem(partner=self.partner, code=code, actor=self.actor, **data)
-        return Response(RedeemedCouponSerializer(coupon, context={"redemption": redemption}).data)
+        coupon_now = CouponNow.of(coupon, now=timezone.now(), redemption=redemption)
+        return Response(rendered(RedeemedCouponSerializer, coupon_now))
 
 
 class UserCouponViewSet(PartnerViewSet):
@@ -239,4 +243,4 @@ class RedemptionViewSet(PartnerViewSet):
     def rollback(self, request: Request, redemption_id: str) -> Response:
         reason = self.parsed(RollbackSerializer)["reason"]
         coupon = redemption_rollback(partner=self.partner, redemption_id=redemption_id, reason=reason, actor=self.actor)
-        return Response(CouponSerializer(coupon).data)
+        return Response(rendered(CouponSerializer, coupon))

@@ -84,7 +84,7 @@ def top_up_pairs(book: Any, *, wanted: int) -> int:
     try:
         for _ in range(missing):
             user_id = f"{PREPARED_USER_PREFIX}-{next(_prepared)}"
-            coupon_assign_random(book=book, user_id=user_id, actor=actor)
+            coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=user_id, actor=actor)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT set_config('synchronous_commit', 'on', false)")

@@ -23,7 +23,7 @@ def test_random_assignment_gives_the_available_coupon_with_the_lowest_sort_key(b
     coupons = make_coupons(book, 5)
     lowest = min(coupons, key=lambda c: c.sort_key)
 
-    coupon = coupon_assign_random(book=book, user_id="alice", actor=actor)
+    coupon = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
 
     assert coupon.pk == lowest.pk
     assert coupon.state == CouponState.ASSIGNED
@@ -32,7 +32,7 @@ def test_random_assignment_gives_the_available_coupon_with_the_lowest_sort_key(b
 
 
 def test_assignment_writes_one_event_naming_the_actor(stocked_book, actor):
-    coupon = coupon_assign_random(book=stocked_book, user_id="alice", actor=actor)
+    coupon = coupon_assign_random(partner=stocked_book.partner, book_id=stocked_book.pk, user_id="alice", actor=actor)
 
     (event,) = CouponEvent.objects.filter(coupon=coupon)
     assert (event.action, event.from_state, event.to_state) == ("assign", "available", "assigned")
@@ -41,7 +41,7 @@ def test_assignment_writes_one_event_naming_the_actor(stocked_book, actor):
 
 def test_empty_book_is_exhausted(book, actor):
     with pytest.raises(BookExhausted):
-        coupon_assign_random(book=book, user_id="alice", actor=actor)
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
 
 
 def test_voided_coupons_are_never_handed_out(book, actor):
@@ -49,7 +49,7 @@ def test_voided_coupons_are_never_handed_out(book, actor):
     coupon_void(coupon=only, actor=actor)
 
     with pytest.raises(BookExhausted):
-        coupon_assign_random(book=book, user_id="alice", actor=actor)
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_closed_book_refuses_assignment(book_fields, actor):
     (coupon,) = make_coupons(book, 1)
 
     with pytest.raises(BookInactive):
-        coupon_assign_random(book=book, user_id="alice", actor=actor)
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
     with pytest.raises(BookInactive):
         coupon_assign_code(partner=book.partner, code=coupon.code, user_id="alice", actor=actor)
     assert Coupon.objects.get(pk=coupon.pk).state == CouponState.AVAILABLE
@@ -76,23 +76,23 @@ def test_user_limit_counts_random_and_specific_assignments(actor):
     book = BookFactory(max_codes_per_user=2)
     first, _, _ = make_coupons(book, 3)
     coupon_assign_code(partner=book.partner, code=first.code, user_id="alice", actor=actor)
-    coupon_assign_random(book=book, user_id="alice", actor=actor)
+    coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
 
     with pytest.raises(AssignmentLimitReached):
-        coupon_assign_random(book=book, user_id="alice", actor=actor)
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
     remaining = Coupon.objects.get(book=book, state=CouponState.AVAILABLE)
     with pytest.raises(AssignmentLimitReached):
         coupon_assign_code(partner=book.partner, code=remaining.code, user_id="alice", actor=actor)
-    assert coupon_assign_random(book=book, user_id="bob", actor=actor).user_id == "bob"
+    assert coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="bob", actor=actor).user_id == "bob"
 
 
 def test_a_voided_coupon_does_not_count_towards_the_limit(actor):
     book = BookFactory(max_codes_per_user=1)
     make_coupons(book, 2)
-    held = coupon_assign_random(book=book, user_id="alice", actor=actor)
+    held = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
     coupon_void(coupon=held, actor=actor)
 
-    again = coupon_assign_random(book=book, user_id="alice", actor=actor)
+    again = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="alice", actor=actor)
 
     assert again.pk != held.pk
 
@@ -124,5 +124,5 @@ def test_another_partners_code_is_not_found(actor):
 @pytest.mark.parametrize("user_id", ["", "x" * 129, None, 42])
 def test_user_id_must_be_1_to_128_characters(stocked_book, actor, user_id):
     with pytest.raises(InvalidInput) as raised:
-        coupon_assign_random(book=stocked_book, user_id=user_id, actor=actor)
+        coupon_assign_random(partner=stocked_book.partner, book_id=stocked_book.pk, user_id=user_id, actor=actor)
     assert raised.value.errors[0]["field"] == "user_id"

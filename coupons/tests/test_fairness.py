@@ -58,7 +58,7 @@ def test_first_pick_from_a_ten_code_book_is_uniform_over_insertion_order():
         book = BookFactory()
         codes = [f"F{b}-{i}" for i in range(CODES_PER_BOOK)]
         codes_import(book=book, codes=codes)
-        picked = coupon_assign_random(book=book, user_id="u", actor=actor)
+        picked = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="u", actor=actor)
         picked_positions[codes.index(picked.code)] += 1
         oldest_positions[0] += 1  # what a picker taking the oldest code would do
 
@@ -79,10 +79,10 @@ def test_codes_added_after_partial_draws_are_picked_as_often_as_the_old_ones():
         book = BookFactory()
         codes_import(book=book, codes=[f"OLD{b}-{i}" for i in range(CODES_PER_BOOK)])
         for i in range(CODES_PER_BOOK // 2):
-            coupon_assign_random(book=book, user_id=f"early-{i}", actor=actor)
+            coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"early-{i}", actor=actor)
         codes_import(book=book, codes=[f"NEW{b}-{i}" for i in range(CODES_PER_BOOK // 2)])
 
-        picked = coupon_assign_random(book=book, user_id="late", actor=actor)
+        picked = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="late", actor=actor)
         picks["new" if picked.code.startswith("NEW") else "old"] += 1
 
     assert chi_square(list(picks.values())) < threshold, picks

@@ -21,7 +21,7 @@ ACTOR = Actor.system("test")
 
 def draw(book, times: int) -> None:
     for n in range(times):
-        coupon_assign_random(book=book, user_id=f"user-{n}", actor=ACTOR)
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"user-{n}", actor=ACTOR)
 
 
 def keys(book, **filters) -> list[int]:

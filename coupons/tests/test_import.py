@@ -232,7 +232,7 @@ def test_imported_codes_get_keys_above_the_keys_handed_out():
     book = BookFactory()
     codes_import(book=book, codes=[f"OLD-{n}" for n in range(50)])
     for n in range(30):
-        coupon_assign_random(book=book, user_id=f"user-{n}", actor=Actor.system("test"))
+        coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"user-{n}", actor=Actor.system("test"))
     handed_out = max(Coupon.objects.filter(book=book, state="assigned").values_list("sort_key", flat=True))
 
     codes_import(book=book, codes=[f"NEW-{n}" for n in range(50)])
@@ -246,7 +246,7 @@ def test_an_import_that_rekeys_the_book_rekeys_the_imported_codes_too(monkeypatc
     monkeypatch.setattr(sort_keys, "MIN_KEY_ROOM_PER_CODE", 2**62)
     book = BookFactory()
     codes_import(book=book, codes=[f"OLD-{n}" for n in range(10)])
-    coupon_assign_random(book=book, user_id="user", actor=Actor.system("test"))
+    coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="user", actor=Actor.system("test"))
     # The key handed out sits in the middle of the range.
     with connection.cursor() as cursor:
         cursor.execute(

@@ -31,7 +31,9 @@ def test_400_random_assignments_on_a_200_code_book_hand_out_each_code_once():
     make_coupons(book, 200)
 
     results = race(
-        lambda i: coupon_assign_random(book=book, user_id=f"user-{i}", actor=ACTOR), times=400, workers=THREADS
+        lambda i: coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"user-{i}", actor=ACTOR),
+        times=400,
+        workers=THREADS,
     )
 
     winners = [r for r in results if isinstance(r, Coupon)]
@@ -49,7 +51,7 @@ def test_a_user_racing_48_mixed_assignments_gets_exactly_the_limit():
 
     def assign(i: int):
         if i % 2:
-            return coupon_assign_random(book=book, user_id="greedy", actor=ACTOR)
+            return coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="greedy", actor=ACTOR)
         return coupon_assign_code(partner=book.partner, code=coupons[i].code, user_id="greedy", actor=ACTOR)
 
     results = race(assign, times=48, workers=THREADS)

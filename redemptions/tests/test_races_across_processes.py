@@ -32,7 +32,11 @@ def _outcome(call) -> str:
 
 def _assign_many(book, worker: int, calls: int) -> list[str]:
     return [
-        _outcome(lambda i=i: coupon_assign_random(book=book, user_id=f"p{worker}-u{i}", actor=ACTOR))
+        _outcome(
+            lambda i=i: coupon_assign_random(
+                partner=book.partner, book_id=book.pk, user_id=f"p{worker}-u{i}", actor=ACTOR
+            )
+        )
         for i in range(calls)
     ]
 

@@ -110,7 +110,10 @@ class CouponRules(RuleBasedStateMachine):
             expected = "book_exhausted"
         else:
             expected = None
-        coupon = self.expect(lambda: coupon_assign_random(book=self.book, user_id=user, actor=ACTOR), expected)
+        coupon = self.expect(
+            lambda: coupon_assign_random(partner=self.book.partner, book_id=self.book.pk, user_id=user, actor=ACTOR),
+            expected,
+        )
         if coupon is not None:
             assert coupon.code in available
             self.model[coupon.code].state, self.model[coupon.code].user = "assigned", user
