@@ -25,7 +25,7 @@ def _in_effective_state(coupons: QuerySet[Coupon], state: str) -> QuerySet[Coupo
 
 COUPON_BY_CODE_SQL = f"""
 {COUPON_AND_BOOK_SQL} WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s)
-"""  # noqa: S608 - columns from the models, values are parameters
+"""
 
 
 def coupon_get(*, partner: Partner, code: str) -> Coupon:
