@@ -26,7 +26,6 @@ from api.serializers import (
 )
 from api.throttles import FailedLookupLimitMixin
 from api.views.base import PartnerViewSet
-from books.selectors import book_get
 from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
 from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_unlock
@@ -72,8 +71,9 @@ class CouponViewSet(PartnerViewSet):
     @idempotent
     def assign_random(self, request: Request) -> Response:
         data = self.parsed(AssignRandomSerializer)
-        book = book_get(partner=self.partner, book_id=data["book_id"])
-        coupon = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=data["user_id"], actor=self.actor)
+        coupon = coupon_assign_random(
+            partner=self.partner, book_id=data["book_id"], user_id=data["user_id"], actor=self.actor
+        )
         return Response(rendered(CouponSerializer, coupon), status=status.HTTP_201_CREATED)
 
     @extend_schema(
