@@ -31,7 +31,28 @@ ON CONFLICT (key) DO UPDATE SET count = {RateCounter._meta.db_table}.count + EXC
 RETURNING count
 """  # noqa: S608 - the table name is ours, the values are parameters
 
+# Each one command, and atomic in Redis: the count and its expiry together.
+ADD_LUA = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+if count == tonumber(ARGV[1]) then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return count
+"""
+RESERVE_LUA = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count >= tonumber(ARGV[1]) then return 0 end
+if redis.call('INCR', KEYS[1]) == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return 1
+"""
+# No row back when the counter is at the limit already.
+RESERVE_SQL = f"""
+INSERT INTO {RateCounter._meta.db_table} (key, count, expires_at) VALUES (%s, 1, %s)
+ON CONFLICT (key) DO UPDATE SET count = {RateCounter._meta.db_table}.count + 1
+WHERE {RateCounter._meta.db_table}.count < %s
+RETURNING count
+"""  # noqa: S608 - the table name is ours, the values are parameters
+
 _redis_clients: dict[str, redis.Redis] = {}
+_redis_scripts: dict[tuple[int, str], redis.commands.core.Script] = {}
 _redis_clients_lock = threading.Lock()
 
 
@@ -76,13 +97,30 @@ def _redis() -> redis.Redis:
 def counter_add(window: Window, amount: int = 1) -> int:
     """Add ``amount`` (may be negative) to the window's counter; the new value."""
     if settings.REDIS_URL:
-        pipe = _redis().pipeline()
-        pipe.incrby(window.key, amount)
-        pipe.expireat(window.key, int(window.ends_at) + 1, nx=True)
-        return int(pipe.execute()[0])
+        return int(_script(ADD_LUA)(keys=[window.key], args=[amount, int(window.ends_at) + 1]))
     with connection.cursor() as cursor:
-        cursor.execute(UPSERT_SQL, [window.key, amount, datetime.fromtimestamp(window.ends_at, tz=UTC)])
+        cursor.execute(UPSERT_SQL, [window.key, amount, _ends(window)])
         return cursor.fetchone()[0]
+
+
+def counter_reserve(window: Window, *, limit: int) -> bool:
+    """Add one to the window's counter if it is under ``limit``; whether it was."""
+    if settings.REDIS_URL:
+        return bool(_script(RESERVE_LUA)(keys=[window.key], args=[limit, int(window.ends_at) + 1]))
+    with connection.cursor() as cursor:
+        cursor.execute(RESERVE_SQL, [window.key, _ends(window), limit])
+        return cursor.fetchone() is not None
+
+
+def _ends(window: Window) -> datetime:
+    return datetime.fromtimestamp(window.ends_at, tz=UTC)
+
+
+def _script(source: str) -> redis.commands.core.Script:
+    """A Lua script of ours, registered once per client (sent by its hash)."""
+    client = _redis()
+    with _redis_clients_lock:
+        return _redis_scripts.setdefault((id(client), source), client.register_script(source))
 
 
 def counters_purge_expired() -> int:

@@ -6,22 +6,25 @@ Both count in ``api.counters`` (atomic, shared by every worker), not in DRF's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpResponse
 from rest_framework import exceptions, throttling
 from rest_framework.request import Request
 
 from api.authentication import PartnerPrincipal
-from api.counters import Rate, Window, counter_add
-from couponsite.errors import ErrorCode
+from api.counters import Rate, Window, counter_add, counter_reserve
+from couponsite.bounds import user_id_problem
+from couponsite.errors import ErrorCode, ServiceError
 
 # Answers that reveal a code is wrong for this user: counted against them so
 # that codes cannot be enumerated through a partner's checkout.
-FAILED_LOOKUP_CODES = frozenset({ErrorCode.NOT_FOUND.value, ErrorCode.COUPON_NOT_HELD.value})
+FAILED_LOOKUP_CODES = frozenset({ErrorCode.NOT_FOUND, ErrorCode.COUPON_NOT_HELD})
+Handler = Callable[..., Any]
 
 
 class Leases:
@@ -82,34 +85,54 @@ def _lookup_window(*, partner_id: int, user_id: str) -> tuple[Window, Rate]:
     return Window.current(f"lookup:{partner_id}:{user_hash}", rate.seconds), rate
 
 
-class FailedLookupLimitMixin:
-    """For views that look a coupon up by code for a ``user_id`` in the body.
+def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
+    """Limit a user's failed code look-ups (``not_found``, ``coupon_not_held``)
+    on a view that looks a code up for the ``user_id`` in its body: past
+    ``FAILED_LOOKUP_LIMIT`` in a window, such an answer is ``429 throttled``
+    instead, so that codes cannot be enumerated through a partner's checkout.
 
-    A slot is taken before the look-up and given back unless the answer was a
-    failed look-up, so that however many requests a user sends at once, no
-    more than the limit can fail in one window.
+    ``reserve=True``, where finding a code gives it (assign a given code): a
+    slot is taken before the look-up and given back unless it failed, so a
+    user past the limit is refused at once, and however many requests arrive
+    together no more than the limit can look up and fail.
+
+    ``reserve=False``, where success means the user holds the coupon (lock,
+    unlock, redeem): only a failure is counted, after it, atomically; the
+    answers past the limit are 429 and say nothing of the code, and a user
+    past the limit can still use the coupons it holds. No count at all on
+    success.
+
+    Put it inside ``@idempotent``: the answer stored for a key is the one the
+    partner saw (a 429 replayed, never the failure it hid).
     """
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        self._lookup_window: Window | None = None
-        super().initial(request, *args, **kwargs)
-        user_id = request.data.get("user_id") if isinstance(request.data, dict) else None
-        if not isinstance(user_id, str) or not user_id:
-            return
-        window, rate = _lookup_window(partner_id=request.user.partner.pk, user_id=user_id)
-        if counter_add(window) > rate.limit:
-            counter_add(window, -1)
-            raise exceptions.Throttled(
-                wait=window.seconds_left(), detail="Too many failed code look-ups for this user; retry later."
-            )
-        self._lookup_window = window
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
+            user_id = request.data.get("user_id") if isinstance(request.data, dict) else None
+            if user_id_problem(user_id):
+                return handler(view, request, *args, **kwargs)  # the body's parser answers 400
+            window, rate = _lookup_window(partner_id=request.user.partner.pk, user_id=user_id)
+            if reserve and not counter_reserve(window, limit=rate.limit):
+                raise _too_many(window)
+            failed = False
+            try:
+                return handler(view, request, *args, **kwargs)
+            except ServiceError as error:
+                failed = error.code in FAILED_LOOKUP_CODES
+                if failed and not reserve and counter_add(window) > rate.limit:
+                    raise _too_many(window) from error
+                raise
+            finally:
+                if reserve and not failed:
+                    counter_add(window, -1)
 
-    def finalize_response(self, request: Request, response: HttpResponse, *args: Any, **kwargs: Any) -> HttpResponse:
-        window = getattr(self, "_lookup_window", None)
-        if window is not None:
-            self._lookup_window = None
-            data = getattr(response, "data", None)  # None on a replay, which looked nothing up
-            code = data.get("code") if isinstance(data, dict) and response.status_code >= 400 else None
-            if code not in FAILED_LOOKUP_CODES or response.get("Idempotent-Replayed"):
-                counter_add(window, -1)
-        return super().finalize_response(request, response, *args, **kwargs)
+        return wrapper
+
+    return decorate
+
+
+def _too_many(window: Window) -> exceptions.Throttled:
+    return exceptions.Throttled(
+        wait=window.seconds_left(), detail="Too many failed code look-ups for this user; retry later."
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -11,11 +12,21 @@ from django.test import override_settings
 from api.counters import Rate, Window, counter_add
 from api.tests.conftest import assert_problem, http, make_tenant, post
 from api.throttles import Leases
+from coupons.models import Coupon
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
 from couponsite.tests.racing import race
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
+ACTOR = Actor.system("test")
+
+
+@pytest.fixture(autouse=True)
+def _not_at_the_end_of_a_window():
+    """Windows are fixed; a test counting to a limit must not straddle two."""
+    into_the_minute = time.time() % 60
+    if into_the_minute > 50:
+        time.sleep(60.1 - into_the_minute)
 
 
 def redis_available() -> bool:
@@ -132,3 +143,39 @@ def test_a_lease_serves_ten_requests_with_one_count():
     assert all(leases.take("key", window, rate) for _ in range(95))
 
     assert counter_add(window, 0) == 100
+
+
+def test_a_user_past_the_limit_can_still_use_the_coupon_it_holds(tenant):
+    code = coupon_assign_random(partner=tenant.partner, book_id=tenant.book.pk, user_id="u", actor=ACTOR).code
+    for i in range(10):
+        assert_problem(post(tenant.client, f"/api/v1/coupons/lock/WRONG-{i}", {"user_id": "u"}), 404, "not_found")
+    assert_problem(post(tenant.client, "/api/v1/coupons/lock/WRONG-X", {"user_id": "u"}), 429, "throttled")
+
+    lock_id = post(tenant.client, f"/api/v1/coupons/lock/{code}", {"user_id": "u"}).json()["lock_id"]
+    response = post(tenant.client, f"/api/v1/coupons/redeem/{code}", {"user_id": "u", "lock_id": lock_id})
+
+    assert response.status_code == 200
+    assert response.json()["state"] == "redeemed"
+
+
+def test_an_assignment_of_a_given_code_is_refused_at_once_past_the_limit(tenant):
+    available = tenant.coupons()[0].code
+    for i in range(10):
+        post(tenant.client, f"/api/v1/coupons/assign/NOPE-{i}", {"user_id": "prober"})
+
+    response = post(tenant.client, f"/api/v1/coupons/assign/{available}", {"user_id": "prober"})
+
+    assert_problem(response, 429, "throttled")
+    assert Coupon.objects.get(code=available).state == "available"
+
+
+def test_a_key_replays_the_429_it_gave_not_the_failure_it_hid(tenant):
+    for i in range(10):
+        post(tenant.client, f"/api/v1/coupons/lock/WRONG-{i}", {"user_id": "prober"})
+
+    first = post(tenant.client, "/api/v1/coupons/lock/GUESS", {"user_id": "prober"}, HTTP_IDEMPOTENCY_KEY="k")
+    replay = post(tenant.client, "/api/v1/coupons/lock/GUESS", {"user_id": "prober"}, HTTP_IDEMPOTENCY_KEY="k")
+
+    assert_problem(first, 429, "throttled")
+    assert_problem(replay, 429, "throttled")
+    assert replay["Idempotent-Replayed"] == "true"

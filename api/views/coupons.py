@@ -24,7 +24,7 @@ from api.serializers import (
     rendered,
     user_id_field,
 )
-from api.throttles import FailedLookupLimitMixin
+from api.throttles import failed_lookups_limited
 from api.views.base import PartnerViewSet
 from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
@@ -99,9 +99,10 @@ class CouponViewSet(PartnerViewSet):
         return self.get_paginated_response(CouponEventSerializer(page, many=True).data)
 
 
-class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
+class CouponCodeViewSet(PartnerViewSet):
     """A user's failed look-ups (`not_found`, `coupon_not_held`) are limited: past `FAILED_LOOKUP_LIMIT`
-    (10 a minute by default) that user gets `429 throttled` until the window ends."""
+    (10 a minute by default) they are answered `429 throttled` until the window ends; an assignment of a
+    given code is refused at once. The user can still lock, unlock and redeem the coupons it holds."""
 
     @extend_schema(
         operation_id="coupons_assign_code",
@@ -122,6 +123,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         examples=[schema.example("Assign", USER, request=True), schema.example("Assigned", schema.COUPON, status=201)],
     )
     @idempotent
+    @failed_lookups_limited(reserve=True)
     def assign_code(self, request: Request, code: str) -> Response:
         user_id = self.parsed(UserSerializer)["user_id"]
         coupon = coupon_assign_code(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
@@ -141,6 +143,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         examples=[schema.example("Lock", USER, request=True), schema.example("Locked", schema.LOCKED_COUPON)],
     )
     @idempotent
+    @failed_lookups_limited(reserve=False)
     def lock(self, request: Request, code: str) -> Response:
         user_id = self.parsed(UserSerializer)["user_id"]
         coupon = coupon_lock(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
@@ -162,6 +165,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         ],
     )
     @idempotent
+    @failed_lookups_limited(reserve=False)
     def unlock(self, request: Request, code: str) -> Response:
         data = self.parsed(UnlockSerializer)
         coupon = coupon_unlock(partner=self.partner, code=code, actor=self.actor, **data)
@@ -188,6 +192,7 @@ class CouponCodeViewSet(FailedLookupLimitMixin, PartnerViewSet):
         ],
     )
     @idempotent
+    @failed_lookups_limited(reserve=False)
     def redeem(self, request: Request, code: str) -> Response:
         data = self.parsed(RedeemSerializer)
         coupon, redemption = coupon_redeem(partner=self.partner, code=code, actor=self.actor, **data)
