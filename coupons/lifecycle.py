@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import connection
@@ -119,14 +120,24 @@ def event_parameters(*, transition: TransitionSQL, actor: Actor, redemption_id: 
 
 
 def coupon_transition(
-    transition: Callable[..., None], *, actor: Actor, redemption_id: Any = None, **params: Any
+    transition: Callable[..., None],
+    *,
+    actor: Actor,
+    redemption_id: Any = None,
+    now: datetime | None = None,
+    before: tuple[str, dict[str, Any]] | None = None,
+    **params: Any,
 ) -> None:
     """Make ``transition`` (a bound transition of a coupon the caller has
-    locked and checked) and store it, with its event, in one statement."""
+    locked and checked) and store it, with its event, in one statement.
+
+    ``before`` is a statement of the layer above that belongs with this one
+    (a redemption's row), sent in the same call: its parameters join this
+    statement's (``coupon_id``, ``redemption_id`` and ``now`` are shared)."""
     coupon: Coupon = transition.__self__
     sql = TransitionSQL.of(transition.__name__)
     from_state = coupon.state
-    now = timezone.now()
+    now = now or timezone.now()
     transition(**params)
     coupon.updated_at = now
     parameters = {
@@ -136,8 +147,14 @@ def coupon_transition(
         "from_state": from_state,
         "now": now,
     }
+    statement = sql.one_row_sql
+    if before is not None:
+        statement = f"{before[0]};\n{statement}"
+        parameters = {**before[1], **parameters}
     with connection.cursor() as cursor:
-        cursor.execute(sql.one_row_sql, parameters)
+        cursor.execute(statement, parameters)
+        while cursor.nextset():
+            pass
         if cursor.rowcount != 1:
             # The row was not in the state read under the locks: a writer
             # without them. Roll back rather than record what did not happen.

@@ -7,6 +7,7 @@ import uuid
 
 from django.db import transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from books.models import Partner
 from coupons.lifecycle import coupon_transition
@@ -17,6 +18,11 @@ from couponsite.actors import Actor
 from couponsite.bounds import REASON_MAX_LENGTH, checked_metadata, checked_user_id
 from couponsite.errors import CouponLocked, CouponVoid, InvalidInput, NotFound, RedemptionRolledBack
 from redemptions.models import Redemption
+
+INSERT_REDEMPTION_SQL = f"""
+INSERT INTO {Redemption._meta.db_table} (id, coupon_id, user_id, metadata, created_at, rolled_back_at, rollback_reason)
+VALUES (%(redemption_id)s, %(coupon_id)s, %(redemption_user_id)s, %(redemption_metadata)s, %(now)s, NULL, '')
+"""  # noqa: S608 - the table name is ours, the values are parameters
 
 
 def coupon_redeem(
@@ -40,9 +46,12 @@ def coupon_redeem(
         if coupon.state == CouponState.LOCKED and coupon.lock_id != lock_id:
             raise CouponLocked()
         last_use = coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon) == 1
-        redemption = Redemption.objects.create(coupon=coupon, user_id=user_id, metadata=metadata)
+        redemption = Redemption(id=uuid.uuid4(), coupon=coupon, user_id=user_id, metadata=metadata, created_at=now)
         transition = coupon.redeem_fully if last_use else coupon.redeem_partially
-        coupon_transition(transition, actor=actor, redemption_id=redemption.pk)
+        # The redemption's row goes in the transition's own call, before its event names it.
+        insert = (INSERT_REDEMPTION_SQL, {"redemption_user_id": user_id, "redemption_metadata": Jsonb(metadata)})
+        coupon_transition(transition, actor=actor, redemption_id=redemption.pk, now=now, before=insert)
+        redemption._state.adding = False
         return coupon, redemption
 
 
