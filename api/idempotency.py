@@ -6,7 +6,12 @@ non-waiting advisory lock on (partner, key). A second request with the key
 while the first runs cannot get that lock and is told
 ``idempotency_key_in_flight``; once the first commits, the stored answer is
 visible and replayed. If the effect rolls back, so does the stored answer:
-there is never an answer without its effect, nor the reverse.
+there is never an answer without its effect, nor the reverse. A view's writes
+are its service's, atomic itself (a savepoint in this transaction): a refused
+request leaves nothing but its stored answer.
+
+The lock and the look-up are one call, the answer is stored with one upsert,
+and the body is rendered once, for the partner and the store alike.
 
 What is stored: every answer the view gives below 500, 4xx domain errors
 included, so that a retry of a refused request is refused the same way. A 5xx
@@ -26,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404, HttpResponse, QueryDict
 from django.utils import timezone
 from rest_framework import exceptions
@@ -39,10 +44,28 @@ from api.exceptions import problem_for_exception, problem_response
 from api.models import IdempotencyKey
 from couponsite.bounds import IDEMPOTENCY_KEY_MAX_LENGTH
 from couponsite.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, ServiceError
-from couponsite.locks import LockKind, try_advisory_xact_lock
+from couponsite.locks import LockKind, ensure_in_transaction, stable_key
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
+TABLE = IdempotencyKey._meta.db_table
+
+LOCK_AND_LOOK_UP_SQL = f"""
+SELECT pg_try_advisory_xact_lock(%(lock_key)s);
+SELECT fingerprint, response_status, response_body, response_content_type FROM {TABLE}
+WHERE partner_id = %(partner_id)s AND key = %(key)s AND created_at > %(since)s
+"""  # noqa: S608 - the table name is ours, the values are parameters
+
+# An expired answer under the same key is replaced.
+STORE_SQL = f"""
+INSERT INTO {TABLE}
+    (partner_id, key, fingerprint, method, path, response_status, response_body, response_content_type, created_at)
+VALUES (%(partner_id)s, %(key)s, %(fingerprint)s, %(method)s, %(path)s, %(status)s, %(body)s, %(content_type)s, %(now)s)
+ON CONFLICT (partner_id, key) DO UPDATE SET
+    fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method, path = EXCLUDED.path,
+    response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
+    response_content_type = EXCLUDED.response_content_type, created_at = EXCLUDED.created_at
+"""  # noqa: S608 - the table name is ours, the values are parameters
 
 
 def key_ttl() -> timedelta:
@@ -84,19 +107,16 @@ def _key_from(request: Request) -> str | None:
     return key
 
 
-def _replay(stored: IdempotencyKey) -> HttpResponse:
-    response = HttpResponse(stored.response_body, status=stored.response_status)
-    response["Content-Type"] = stored.response_content_type
-    response[REPLAYED_HEADER] = "true"
+def _answer(body: bytes | str, *, status: int, content_type: str) -> HttpResponse:
+    response = HttpResponse(body, status=status)
+    response["Content-Type"] = content_type
     return response
 
 
 def _run_view(handler: Callable[..., Response], view: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
-    """The view's answer, its 4xx errors turned into responses that can be
-    stored; a failed view's writes are rolled back to its savepoint."""
+    """The view's answer, its 4xx errors turned into responses that can be stored."""
     try:
-        with transaction.atomic():
-            return handler(view, request, *args, **kwargs)
+        return handler(view, request, *args, **kwargs)
     except (ServiceError, exceptions.APIException, Http404) as error:
         problem = problem_for_exception(error)
         if problem is None or problem[0]["status"] >= 500:
@@ -104,21 +124,46 @@ def _run_view(handler: Callable[..., Response], view: Any, request: Request, *ar
         return problem_response(*problem)
 
 
-def _store(*, partner_id: int, key: str, fingerprint: str, request: Request, response: Response) -> None:
-    body = JSONRenderer().render(response.data).decode() if response.data is not None else ""
-    IdempotencyKey.objects.update_or_create(
-        partner_id=partner_id,
-        key=key,
-        defaults={
-            "fingerprint": fingerprint,
-            "method": request.method,
-            "path": request.get_full_path()[:2048],
-            "response_status": response.status_code,
-            "response_body": body,
-            "response_content_type": response.content_type or "application/json",
-            "created_at": timezone.now(),
-        },
-    )
+def _lock_and_look_up(*, partner_id: int, key: str) -> tuple[bool, tuple | None]:
+    ensure_in_transaction()
+    parameters = {
+        "lock_key": stable_key(LockKind.IDEMPOTENCY_KEY, partner_id, key),
+        "partner_id": partner_id,
+        "key": key,
+        "since": timezone.now() - key_ttl(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(LOCK_AND_LOOK_UP_SQL, parameters)
+        locked = cursor.fetchone()[0]
+        cursor.nextset()
+        return locked, cursor.fetchone()
+
+
+def _store(*, partner_id: int, key: str, fingerprint: str, request: Request, answer: HttpResponse) -> None:
+    parameters = {
+        "partner_id": partner_id,
+        "key": key,
+        "fingerprint": fingerprint,
+        "method": request.method,
+        "path": request.get_full_path()[:2048],
+        "status": answer.status_code,
+        "body": answer.content.decode(),
+        "content_type": answer["Content-Type"],
+        "now": timezone.now(),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(STORE_SQL, parameters)
+
+
+def _rendered(response: Response) -> HttpResponse:
+    """The view's answer as the bytes the partner gets (and a retry replays)."""
+    content_type = response.content_type or "application/json"
+    body = JSONRenderer().render(response.data) if response.data is not None else b""
+    answer = _answer(body, status=response.status_code, content_type=content_type)
+    for header, value in response.items():
+        if header != "Content-Type":
+            answer[header] = value
+    return answer
 
 
 def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
@@ -132,18 +177,19 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
         partner_id = principal(request).partner.pk
         fingerprint = request_fingerprint(request)
         with transaction.atomic():
-            if not try_advisory_xact_lock(LockKind.IDEMPOTENCY_KEY, partner_id, key):
+            locked, stored = _lock_and_look_up(partner_id=partner_id, key=key)
+            if not locked:
                 raise IdempotencyKeyInFlight()
-            stored = IdempotencyKey.objects.filter(
-                partner_id=partner_id, key=key, created_at__gt=timezone.now() - key_ttl()
-            ).first()
             if stored is not None:
-                if stored.fingerprint != fingerprint:
+                stored_fingerprint, status, body, content_type = stored
+                if stored_fingerprint != fingerprint:
                     raise IdempotencyKeyReused()
-                return _replay(stored)
-            response = _run_view(handler, view, request, *args, **kwargs)
-            _store(partner_id=partner_id, key=key, fingerprint=fingerprint, request=request, response=response)
-            return response
+                replay = _answer(body, status=status, content_type=content_type)
+                replay[REPLAYED_HEADER] = "true"
+                return replay
+            answer = _rendered(_run_view(handler, view, request, *args, **kwargs))
+            _store(partner_id=partner_id, key=key, fingerprint=fingerprint, request=request, answer=answer)
+            return answer
 
     wrapper.idempotent = True
     return wrapper

@@ -179,3 +179,14 @@ def test_a_key_replays_the_429_it_gave_not_the_failure_it_hid(tenant):
     assert_problem(first, 429, "throttled")
     assert_problem(replay, 429, "throttled")
     assert replay["Idempotent-Replayed"] == "true"
+
+
+@override_settings(FAILED_LOOKUP_LIMIT="3/min")
+def test_failures_with_idempotency_keys_count_too(tenant):
+    for i in range(3):
+        response = post(tenant.client, f"/api/v1/coupons/lock/NOPE-{i}", {"user_id": "u"}, HTTP_IDEMPOTENCY_KEY=f"k{i}")
+        assert_problem(response, 404, "not_found")
+
+    response = post(tenant.client, "/api/v1/coupons/lock/NOPE-X", {"user_id": "u"}, HTTP_IDEMPOTENCY_KEY="kx")
+
+    assert_problem(response, 429, "throttled")
