@@ -43,6 +43,7 @@ from api.authentication import principal
 from api.exceptions import problem_for_exception, problem_response
 from api.models import IdempotencyKey
 from couponsite.bounds import IDEMPOTENCY_KEY_MAX_LENGTH
+from couponsite.db import send_with_next
 from couponsite.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, ServiceError
 from couponsite.locks import LockKind, ensure_in_transaction, stable_key
 
@@ -151,8 +152,7 @@ def _store(*, partner_id: int, key: str, fingerprint: str, request: Request, ans
         "content_type": answer["Content-Type"],
         "now": timezone.now(),
     }
-    with connection.cursor() as cursor:
-        cursor.execute(STORE_SQL, parameters)
+    send_with_next(STORE_SQL, parameters)  # with the COMMIT
 
 
 def _rendered(response: Response) -> HttpResponse:

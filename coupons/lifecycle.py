@@ -19,13 +19,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
 from django_guid import get_guid
 
 from coupons.models import Clear, Coupon, CouponState, Lifecycle, Param
 from couponsite.actors import Actor
+from couponsite.db import send_with_next
 
 if TYPE_CHECKING:
     from django_fsm import Transition
@@ -99,14 +99,16 @@ class TransitionSQL:
     @functools.cached_property
     def one_row_sql(self) -> str:
         """This transition of the coupon ``%(coupon_id)s``, now in ``%(from_state)s``,
-        with its event."""
+        with its event; an error unless that row changed."""
         return f"""
 WITH changed AS (
     UPDATE coupons_coupon SET {self.set_clause}
     WHERE id = %(coupon_id)s AND state = %(from_state)s
     RETURNING id, %(from_state)s::text AS from_state, state AS to_state, user_id
+), events AS (
+    {EVENTS_FROM_CHANGED_SQL} RETURNING 1
 )
-{EVENTS_FROM_CHANGED_SQL}"""  # noqa: S608
+SELECT coupons_expect_one_changed((SELECT count(*) FROM events), %(what)s)"""  # noqa: S608
 
 
 def event_parameters(*, transition: TransitionSQL, actor: Actor, redemption_id: Any = None) -> dict[str, Any]:
@@ -129,10 +131,12 @@ def coupon_transition(
     **params: Any,
 ) -> None:
     """Make ``transition`` (a bound transition of a coupon the caller has
-    locked and checked) and store it, with its event, in one statement.
+    locked and checked) and store it, with its event, in one statement, which
+    goes out with the transaction's next statement or its COMMIT
+    (``couponsite.db.send_with_next``).
 
     ``before`` is a statement of the layer above that belongs with this one
-    (a redemption's row), sent in the same call: its parameters join this
+    (a redemption's row), sent just before it: its parameters join this
     statement's (``coupon_id``, ``redemption_id`` and ``now`` are shared)."""
     coupon: Coupon = transition.__self__
     sql = TransitionSQL.of(transition.__name__)
@@ -146,19 +150,11 @@ def coupon_transition(
         "coupon_id": coupon.pk,
         "from_state": from_state,
         "now": now,
+        "what": f"{sql.name} of coupon {coupon.pk} from {from_state}",
     }
-    statement = sql.one_row_sql
     if before is not None:
-        statement = f"{before[0]};\n{statement}"
-        parameters = {**before[1], **parameters}
-    with connection.cursor() as cursor:
-        cursor.execute(statement, parameters)
-        while cursor.nextset():
-            pass
-        if cursor.rowcount != 1:
-            # The row was not in the state read under the locks: a writer
-            # without them. Roll back rather than record what did not happen.
-            raise RuntimeError(f"coupon {coupon.pk} was not {from_state} when {sql.name} was stored")
+        send_with_next(before[0], {**before[1], **parameters})
+    send_with_next(sql.one_row_sql, parameters)
 
 
 def queryset_sql(queryset: QuerySet, *, prefix: str) -> tuple[str, dict[str, Any]]:

@@ -31,6 +31,7 @@ from coupons.models import Coupon, CouponState
 from coupons.rows import COUPON_COLUMNS, coupon_from_row
 from couponsite.actors import Actor
 from couponsite.bounds import checked_user_id
+from couponsite.db import send_with_next
 from couponsite.errors import (
     AssignmentLimitReached,
     BookExhausted,
@@ -129,14 +130,13 @@ def coupon_assign_random(*, partner: Partner, book_id: int, user_id: str, actor:
         _ensure_book_open(book, now=now)
         _ensure_under_limit(book, held=held)
         parameters = {"book_id": book.pk, "user_id": user_id, "at": now, "now": now}
-        with connection.cursor() as cursor:
-            cursor.execute(ASSIGN_NEXT_SQL, {**parameters, **event_parameters(transition=ASSIGN, actor=actor)})
-            row = cursor.fetchone()
-        if row is None:
-            raise BookExhausted(f"Book {book.pk} has no available coupon left")
-        coupon = coupon_from_row(row)
-        coupon.book = book
-        return coupon
+        # Goes out with the COMMIT: the pick, the write and the event, one call.
+        assigned = send_with_next(ASSIGN_NEXT_SQL, {**parameters, **event_parameters(transition=ASSIGN, actor=actor)})
+    if not assigned.rows:
+        raise BookExhausted(f"Book {book.pk} has no available coupon left")
+    coupon = coupon_from_row(assigned.rows[0])
+    coupon.book = book
+    return coupon
 
 
 def coupon_assign_code(*, partner: Partner, code: str, user_id: str, actor: Actor) -> Coupon:

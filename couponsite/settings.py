@@ -96,7 +96,9 @@ TEMPLATES = [
 # Database: DATABASE_URL when set (production, CI), else the embedded server.
 EMBEDDED_PGDATA = Path(env.str("EMBEDDED_PGDATA", default=str(BASE_DIR / "var" / "pgdata")))
 if env.str("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db("DATABASE_URL")}
+    # Django's PostgreSQL backend, sending BEGIN and COMMIT with the statements
+    # (couponsite/postgres/base.py).
+    DATABASES = {"default": {**env.db("DATABASE_URL"), "ENGINE": "couponsite.postgres"}}
     DATABASE_DESCRIPTION = "PostgreSQL from DATABASE_URL"
 else:
     DATABASES = {"default": embedded_db.database_settings(EMBEDDED_PGDATA)}

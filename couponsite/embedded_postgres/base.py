@@ -1,4 +1,4 @@
-"""Django's PostgreSQL backend on the embedded server: the server is started
+"""This project's PostgreSQL backend (``couponsite.postgres``) on the embedded server: the server is started
 (or found running) on the first connection, not when the settings are read,
 so that importing the settings starts nothing."""
 
@@ -7,9 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.db.backends.postgresql import base
-
 from couponsite import embedded_db
+from couponsite.postgres import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

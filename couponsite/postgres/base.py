@@ -1,0 +1,172 @@
+"""Django's PostgreSQL backend, sending a transaction's control statements with
+its other statements instead of in round trips of their own.
+
+Django's ``atomic()`` costs a round trip for ``BEGIN`` and one for ``COMMIT``
+(and one each for a savepoint and its release), besides the statements: on
+the hot path, half the calls. Here they wait, in order, and go out in front
+of the next statement, in the same call:
+
+- ``BEGIN`` and ``SAVEPOINT``: a block that runs nothing sends nothing.
+- a statement queued with ``queue()`` (``couponsite.db.send_with_next``): it
+  goes out with the next statement, or with the ``COMMIT`` or ``RELEASE
+  SAVEPOINT`` that ends its block; a rollback drops it.
+
+Everything else is Django's: the blocks, their nesting, their errors (an
+error of a queued statement is raised by the call that carried it, inside the
+block, which then rolls back). It needs client-side binding (several
+statements in one call), Django's default and PgBouncer's need alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db.backends.postgresql import base as postgresql
+from psycopg.pq import Format
+
+
+@dataclasses.dataclass
+class Queued:
+    """A statement waiting to go out with the next one; once it has, what it
+    returned."""
+
+    sql: str
+    params: Any
+    rows: list[tuple] | None = None
+    rowcount: int = -1
+    sent: bool = False
+
+
+Waiting = str | Queued  # a control statement (BEGIN, SAVEPOINT s) or a queued one
+
+
+class Cursor(postgresql.Cursor):
+    """psycopg's client-side binding cursor, sending what its connection has
+    waiting in front of each statement, in the same call."""
+
+    wrapper: DatabaseWrapper | None = None
+
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Cursor:
+        waiting = self.wrapper.take_waiting() if self.wrapper is not None else []
+        if not waiting:
+            return super().execute(query, params, **kwargs)
+        parts = [item if isinstance(item, str) else self.mogrify(item.sql, item.params) for item in waiting]
+        super().execute(";\n".join([*parts, self.mogrify(query, params)]), **kwargs)
+        for item in waiting:
+            if isinstance(item, Queued):
+                item.rows = self.fetchall() if self.description is not None else None
+                item.rowcount = self.rowcount
+                item.sent = True
+            self.nextset()
+        return self
+
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+        self.send_waiting()
+        return super().executemany(query, params_seq, **kwargs)
+
+    def copy(self, statement: Any, *args: Any, **kwargs: Any) -> Any:
+        self.send_waiting()
+        return super().copy(statement, *args, **kwargs)
+
+    def send_waiting(self) -> None:
+        """Send what waits now (a COPY or a call of many statements cannot carry it)."""
+        if self.wrapper is not None and self.wrapper.has_waiting():
+            self.execute("SELECT 1")
+
+
+class DatabaseWrapper(postgresql.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting: list[Waiting] = []
+        # Savepoints rolled back before they were sent: Django releases them next.
+        self._dropped_savepoints: set[str] = set()
+
+    def get_connection_params(self) -> dict[str, Any]:
+        if self.settings_dict["OPTIONS"].get("server_side_binding"):
+            raise ImproperlyConfigured("couponsite.postgres sends several statements a call: no server_side_binding")
+        params = super().get_connection_params()
+        params["cursor_factory"] = Cursor
+        return params
+
+    def has_waiting(self) -> bool:
+        return bool(self._waiting)
+
+    def take_waiting(self) -> list[Waiting]:
+        waiting, self._waiting = self._waiting, []
+        return waiting
+
+    def queue(self, statement: Queued) -> None:
+        self._waiting.append(statement)
+
+    # psycopg stays in autocommit: the BEGIN is ours, and waits.
+
+    def _set_autocommit(self, autocommit: bool) -> None:
+        if not autocommit:
+            self._waiting = ["BEGIN"]
+            return
+        self._waiting = []
+        with self.wrap_database_errors:
+            self.connection.autocommit = True
+
+    def _commit(self) -> None:
+        if self.connection is None:
+            return
+        if any(isinstance(item, Queued) for item in self._waiting):
+            self._send("COMMIT")
+        elif self._waiting:
+            self._waiting = []  # nothing ran: nothing to commit
+        else:
+            super()._commit()
+
+    def _rollback(self) -> None:
+        self._waiting = []
+        self._dropped_savepoints.clear()
+        super()._rollback()
+
+    def _savepoint(self, sid: str) -> None:
+        self._waiting.append(self.ops.savepoint_create_sql(sid))
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        savepoint = self.ops.savepoint_create_sql(sid)
+        if savepoint in self._waiting:
+            # Never sent: drop it and all that came after it.
+            del self._waiting[self._waiting.index(savepoint) :]
+            self._dropped_savepoints.add(sid)
+            return
+        self._waiting = []  # all that waits came after the savepoint
+        super()._savepoint_rollback(sid)
+
+    def _savepoint_commit(self, sid: str) -> None:
+        if sid in self._dropped_savepoints:
+            self._dropped_savepoints.discard(sid)
+            return
+        savepoint = self.ops.savepoint_create_sql(sid)
+        if self._waiting and self._waiting[-1] == savepoint:
+            self._waiting.pop()  # never sent and nothing in it
+            return
+        self._send(self.ops.savepoint_commit_sql(sid))
+
+    def _send(self, statement: str) -> None:
+        with self.wrap_database_errors, self.connection.cursor() as cursor:
+            cursor.wrapper = self
+            cursor.execute(statement)
+
+    def create_cursor(self, name: str | None = None) -> Any:
+        if name is None:
+            cursor = self.connection.cursor()
+            cursor.wrapper = self
+        else:
+            # A server-side cursor's DECLARE cannot carry what waits: send it first.
+            if self._waiting:
+                self._send("SELECT 1")
+            # Held past the transaction only outside one, by Django's flag
+            # (psycopg's is always on here).
+            cursor = postgresql.ServerSideCursor(
+                self.connection, name=name, scrollable=False, withhold=self.get_autocommit()
+            )
+        tzloader = self.connection.adapters.get_loader(postgresql.TIMESTAMPTZ_OID, Format.TEXT)
+        if self.timezone != tzloader.timezone:
+            postgresql.register_tzloader(self.timezone, cursor)
+        return cursor

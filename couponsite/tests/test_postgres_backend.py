@@ -1,0 +1,129 @@
+"""The backend sends BEGIN, savepoints and queued statements with the next
+statement; the transactions mean exactly what Django's do."""
+
+import pytest
+from django.db import connection, connections, transaction
+from psycopg.pq import TransactionStatus
+
+from books.models import Partner
+from couponsite.db import send_with_next
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+INSERT = "INSERT INTO books_partner (name, is_active, created_at) VALUES (%s, true, now()) RETURNING name"
+
+
+def server_status() -> TransactionStatus:
+    return connection.connection.info.transaction_status
+
+
+def other_connection_sees(name: str) -> bool:
+    with connections["default"].temporary_connection() as cursor:
+        cursor.execute("SELECT count(*) FROM books_partner WHERE name = %s", [name])
+        return cursor.fetchone()[0] == 1
+
+
+def transactions_committed() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_begin_waits_for_the_first_statement():
+    connection.ensure_connection()
+    with transaction.atomic():
+        assert server_status() == TransactionStatus.IDLE
+        Partner.objects.create(name="first")
+        assert server_status() == TransactionStatus.INTRANS
+    assert server_status() == TransactionStatus.IDLE
+    assert Partner.objects.filter(name="first").exists()
+
+
+def test_a_queued_statement_goes_out_with_the_commit():
+    with transaction.atomic():
+        queued = send_with_next(INSERT, ["queued"])
+        assert not queued.sent
+    assert queued.sent
+    assert queued.rows == [("queued",)]
+    assert other_connection_sees("queued")
+
+
+def test_a_queued_statement_goes_out_with_the_next_one_in_order():
+    with transaction.atomic():
+        queued = send_with_next(INSERT, ["before"])
+        names = list(Partner.objects.order_by("id").values_list("name", flat=True))
+        assert queued.sent
+    assert names == ["before"]
+
+
+def test_a_rollback_drops_what_is_queued():
+    with pytest.raises(RuntimeError), transaction.atomic():
+        queued = send_with_next(INSERT, ["dropped"])
+        raise RuntimeError
+    assert not queued.sent
+    assert not Partner.objects.filter(name="dropped").exists()
+    assert server_status() == TransactionStatus.IDLE
+
+
+def test_an_inner_block_rolled_back_drops_its_queue_and_keeps_the_outer_block():
+    with transaction.atomic():
+        Partner.objects.create(name="outer")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            send_with_next(INSERT, ["inner"])
+            raise RuntimeError
+        Partner.objects.create(name="after")
+    assert sorted(Partner.objects.values_list("name", flat=True)) == ["after", "outer"]
+
+
+def test_an_inner_block_that_ran_sql_rolls_back_to_its_savepoint():
+    with transaction.atomic():
+        Partner.objects.create(name="outer")
+        with pytest.raises(RuntimeError), transaction.atomic():
+            Partner.objects.create(name="inner")
+            raise RuntimeError
+    assert list(Partner.objects.values_list("name", flat=True)) == ["outer"]
+
+
+def test_an_error_in_a_queued_statement_fails_the_block_and_stores_nothing():
+    Partner.objects.create(name="taken")
+    with pytest.raises(Exception, match="partner_name_unique_ci"), transaction.atomic():
+        Partner.objects.create(name="kept only if all succeeds")
+        send_with_next(INSERT, ["TAKEN"])
+    assert list(Partner.objects.values_list("name", flat=True)) == ["taken"]
+    assert server_status() == TransactionStatus.IDLE
+
+
+def test_a_block_that_runs_nothing_sends_nothing():
+    connection.ensure_connection()
+    before = transactions_committed()
+    for _ in range(5):
+        with transaction.atomic(), transaction.atomic():
+            pass
+    # Only the two counting queries (autocommit) commit in between.
+    assert transactions_committed() - before <= 2
+
+
+def test_a_server_side_cursor_in_a_block_lives_in_its_transaction():
+    Partner.objects.bulk_create(Partner(name=f"p{i}") for i in range(5))
+    with transaction.atomic():
+        names = [p.name for p in Partner.objects.order_by("id").iterator(chunk_size=2)]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_cursors WHERE is_holdable")
+            holdable = cursor.fetchone()[0]
+    assert names == [f"p{i}" for i in range(5)]
+    assert holdable == 0
+
+
+def test_copy_as_the_first_statement_of_a_block():
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("CREATE TEMPORARY TABLE staged (name text) ON COMMIT DROP")
+        with cursor.copy("COPY staged (name) FROM STDIN") as copy:
+            copy.write_row(["copied"])
+        cursor.execute("SELECT name FROM staged")
+        assert cursor.fetchall() == [("copied",)]
+
+
+def test_outside_a_block_a_statement_is_sent_at_once():
+    sent = send_with_next(INSERT, ["now"])
+    assert sent.sent
+    assert other_connection_sees("now")
