@@ -6,6 +6,7 @@ Every value can be overridden from the environment or the project's .env
 
 import multiprocessing
 import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -29,5 +30,18 @@ max_requests = 10_000
 max_requests_jitter = 1_000
 accesslog = "-"
 errorlog = "-"
+# Credentials in a query string (a key sent there by mistake) are redacted.
+logger_class = "couponsite.access_log.RedactingLogger"
 access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": "%(b)s", "ms": %(M)s}'
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Requests past these bounds are answered by gunicorn itself, before Django,
+# in HTML (400, 414, 431): a proxy in front (deploy/nginx) bounds them first and
+# answers in problem+json. The values are gunicorn's defaults, said out loud.
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+# The control socket (gunicornc) of this instance, apart from any other on the
+# host: two instances sharing the default path would take each other's.
+control_socket = os.environ.get(
+    "GUNICORN_CONTROL_SOCKET", os.path.join(tempfile.gettempdir(), f"gunicorn-{bind.replace(':', '-')}.ctl")
+)

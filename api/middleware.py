@@ -1,4 +1,9 @@
-"""Never an HTML page under /api/: Django's own error pages become problem+json.
+"""Two rules for every answer under /api/.
+
+Never stored by a cache on the way (``Cache-Control: no-store``): the answers
+carry partners' codes and their users' coupons.
+
+Never an HTML page: Django's own error pages become problem+json.
 
 DRF's handler covers what happens inside a view; this covers the rest: an
 unknown path (404), an unhandled exception (500, with DEBUG on or off), a
@@ -20,14 +25,21 @@ API_PREFIX = "/api/"
 JSON_TYPES = ("application/json", PROBLEM_CONTENT_TYPE)
 
 
-class ProblemJsonForApiErrors:
+class ApiResponseRules:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if not request.path.startswith(API_PREFIX) or response.status_code < 400:
+        if not request.path.startswith(API_PREFIX):
             return response
+        if response.status_code >= 400:
+            response = self.as_problem(response)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @staticmethod
+    def as_problem(response: HttpResponse) -> HttpResponse:
         if response.get("Content-Type", "").split(";")[0].strip() in JSON_TYPES:
             return response
         status = response.status_code

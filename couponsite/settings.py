@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "django_filters",
     "rest_framework",
     "rest_framework_api_key",
@@ -59,8 +60,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "couponsite.request_ids.RequestIdMiddleware",
-    # Never an HTML error page under /api/ (see api/middleware.py).
-    "api.middleware.ProblemJsonForApiErrors",
+    # No cache may keep an API answer; never an HTML error page under /api/.
+    "api.middleware.ApiResponseRules",
     "django.middleware.security.SecurityMiddleware",
     # In production gunicorn serves the admin's and the API docs' assets itself
     # (WhiteNoise), from `manage.py collectstatic` output with hashed names;
@@ -72,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "couponsite.csp.BrowserPagesCSPMiddleware",
 ]
 
 ROOT_URLCONF = "couponsite.urls"
@@ -152,6 +154,23 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = PRODUCTION
 SECURE_HSTS_PRELOAD = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# On the admin and the docs pages (couponsite/csp.py): nothing from another
+# site, no inline script. Inline styles stay: the admin's and the charts' use them.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "worker-src": ["'self'", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 # Logging: one JSON object a line in production, readable lines elsewhere.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")

@@ -51,3 +51,28 @@ def test_m1_a_lone_surrogate_in_a_user_id_is_invalid_input_and_counts_nothing(te
     for _ in range(12):
         response = tenant.client.post(f"/api/v1/coupons/{action}/GUESS", body, content_type="application/json")
         assert_problem(response, 400, "validation_error")
+
+
+def test_l9_api_answers_may_not_be_stored_by_a_cache(tenant):
+    answers = [
+        tenant.client.get("/api/v1/me"),
+        tenant.client.get("/api/v1/coupons/NO-SUCH-CODE"),
+        tenant.client.get("/api/v1/no-such-endpoint"),
+    ]
+
+    assert [answer["Cache-Control"] for answer in answers] == ["no-store"] * 3
+
+
+@pytest.mark.parametrize("path", ["/admin/login/", "/api/docs/", "/api/redoc/"])
+def test_l9_browser_pages_carry_a_content_security_policy(client, path):
+    response = client.get(path)
+
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self';" in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+def test_l9_api_answers_need_no_content_security_policy(tenant):
+    assert "Content-Security-Policy" not in tenant.client.get("/api/v1/me")

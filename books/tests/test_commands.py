@@ -1,6 +1,7 @@
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from books.models import Partner, PartnerAPIKey
@@ -109,3 +110,13 @@ def test_revoke_api_key_accepts_a_whole_key_pasted_by_mistake():
 def test_revoke_api_key_refuses_an_unknown_prefix():
     with pytest.raises(CommandError, match="No API key with prefix 'nope'"):
         run("revoke_api_key", "nope")
+
+
+@pytest.mark.django_db
+def test_l14_demo_data_refuses_to_run_in_production(settings):
+    settings.PRODUCTION = True
+
+    with pytest.raises(CommandError, match="development only"):
+        call_command("ensure_demo_data", stdout=io.StringIO())
+
+    assert not get_user_model().objects.filter(username="admin").exists()

@@ -3,7 +3,7 @@ import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from books.models import Partner
@@ -20,6 +20,9 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args, **options) -> None:
+        if settings.PRODUCTION:
+            # It makes a superuser named "admin" and prints its password.
+            raise CommandError("ensure_demo_data is for development only; it refuses to run in production.")
         credentials_file = settings.BASE_DIR / "var" / "demo-credentials.json"
         credentials = json.loads(credentials_file.read_text()) if credentials_file.exists() else {}
         with transaction.atomic():
