@@ -7,11 +7,19 @@ two workers can both read 9 and both write 10.
 
 Call these outside a transaction (DRF views run in autocommit): a counter
 bumped inside one would stay invisible to other workers until it commits.
+
+Redis must not take the API down with it. Each call waits at most
+``REDIS_TIMEOUT_SECONDS`` and is not retried; after a failure this process
+leaves Redis alone for ``REDIS_RETRY_AFTER_SECONDS`` (logged once each way),
+so that a silent Redis costs one short wait per process, not one per request.
+Meanwhile each caller says what it does instead: count in PostgreSQL
+(``fall_back_to_database=True``), or get ``CountersUnavailable`` and decide.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -55,6 +63,45 @@ _redis_clients: dict[str, redis.Redis] = {}
 _redis_scripts: dict[tuple[int, str], redis.commands.core.Script] = {}
 _redis_clients_lock = threading.Lock()
 
+logger = logging.getLogger(__name__)
+
+
+class CountersUnavailable(Exception):
+    """Redis did not answer, or did not a moment ago in this process."""
+
+
+class RedisOutage:
+    """This process's view of whether Redis answers: after a failure, no call
+    to it for ``REDIS_RETRY_AFTER_SECONDS``."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def ongoing(self) -> bool:
+        return time.monotonic() < self._until
+
+    def begin(self, error: redis.RedisError) -> None:
+        with self._lock:
+            already = self._until > 0
+            self._until = time.monotonic() + settings.REDIS_RETRY_AFTER_SECONDS
+        if not already:
+            logger.warning(
+                "Redis did not answer (%s): request rates are not limited, and failed look-ups are "
+                "counted in PostgreSQL, until it does; next try in %s s",
+                error,
+                settings.REDIS_RETRY_AFTER_SECONDS,
+            )
+
+    def end(self) -> None:
+        if self._until:
+            with self._lock:
+                self._until = 0.0
+            logger.warning("Redis answers again: request rates and failed look-ups are counted in it")
+
+
+OUTAGE = RedisOutage()
+
 
 @dataclasses.dataclass(frozen=True)
 class Rate:
@@ -90,26 +137,51 @@ def _redis() -> redis.Redis:
     url = settings.REDIS_URL
     with _redis_clients_lock:
         if url not in _redis_clients:
-            _redis_clients[url] = redis.Redis.from_url(url)
+            _redis_clients[url] = redis.Redis.from_url(
+                url,
+                socket_timeout=settings.REDIS_TIMEOUT_SECONDS,
+                socket_connect_timeout=settings.REDIS_TIMEOUT_SECONDS,
+                retry=None,  # the next request is the retry
+            )
         return _redis_clients[url]
 
 
-def counter_add(window: Window, amount: int = 1) -> int:
+def counter_add(window: Window, amount: int = 1, *, fall_back_to_database: bool) -> int:
     """Add ``amount`` (may be negative) to the window's counter; the new value."""
     if settings.REDIS_URL:
-        return int(_script(ADD_LUA)(keys=[window.key], args=[amount, int(window.ends_at) + 1]))
+        try:
+            return int(_redis_call(ADD_LUA, window, [amount, int(window.ends_at) + 1]))
+        except CountersUnavailable:
+            if not fall_back_to_database:
+                raise
     with connection.cursor() as cursor:
         cursor.execute(UPSERT_SQL, [window.key, amount, _ends(window)])
         return cursor.fetchone()[0]
 
 
 def counter_reserve(window: Window, *, limit: int) -> bool:
-    """Add one to the window's counter if it is under ``limit``; whether it was."""
+    """Add one to the window's counter if it is under ``limit``; whether it
+    was. Counted in PostgreSQL while Redis does not answer."""
     if settings.REDIS_URL:
-        return bool(_script(RESERVE_LUA)(keys=[window.key], args=[limit, int(window.ends_at) + 1]))
+        try:
+            return bool(_redis_call(RESERVE_LUA, window, [limit, int(window.ends_at) + 1]))
+        except CountersUnavailable:
+            pass
     with connection.cursor() as cursor:
         cursor.execute(RESERVE_SQL, [window.key, _ends(window), limit])
         return cursor.fetchone() is not None
+
+
+def _redis_call(script: str, window: Window, args: list[int]) -> int:
+    if OUTAGE.ongoing():
+        raise CountersUnavailable
+    try:
+        result = _script(script)(keys=[window.key], args=args)
+    except redis.RedisError as error:
+        OUTAGE.begin(error)
+        raise CountersUnavailable from error
+    OUTAGE.end()
+    return result
 
 
 def _ends(window: Window) -> datetime:

@@ -17,7 +17,7 @@ from rest_framework import exceptions, throttling
 from rest_framework.request import Request
 
 from api.authentication import PartnerPrincipal
-from api.counters import Rate, Window, counter_add, counter_reserve
+from api.counters import CountersUnavailable, Rate, Window, counter_add, counter_reserve
 from couponsite.bounds import user_id_problem
 from couponsite.errors import ErrorCode, ServiceError
 
@@ -49,7 +49,10 @@ class Leases:
                 self._held[name] = (key, left - 1)
                 return True
         size = max(1, min(settings.API_RATE_LEASE, rate.limit // 100))
-        counted = counter_add(window, size)
+        try:
+            counted = counter_add(window, size, fall_back_to_database=False)
+        except CountersUnavailable:
+            return True  # fails open: a partner's checkout must not stop with Redis (logged by api.counters)
         granted = max(0, min(size, rate.limit - (counted - size)))
         with self._lock:
             self._held[name] = (window.key, max(granted - 1, 0))
@@ -120,12 +123,12 @@ def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
                 return handler(view, request, *args, **kwargs)
             except ServiceError as error:
                 failed = error.code in FAILED_LOOKUP_CODES
-                if failed and not reserve and counter_add(window) > rate.limit:
+                if failed and not reserve and counter_add(window, fall_back_to_database=True) > rate.limit:
                     raise _too_many(window) from error
                 raise
             finally:
                 if reserve and not failed:
-                    counter_add(window, -1)
+                    counter_add(window, -1, fall_back_to_database=True)
 
         return wrapper
 

@@ -112,6 +112,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate-limit counters: Redis when set (api/counters.py), else a PostgreSQL table.
 REDIS_URL = env.str("REDIS_URL", default="")
+# How long a request waits for Redis, and how long a process leaves it alone
+# after it did not answer (request rates unlimited, look-ups counted in PostgreSQL).
+REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=0.25)
+REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

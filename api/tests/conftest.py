@@ -6,6 +6,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import redis
 from rest_framework.test import APIClient
 
 from books.models import Book, Partner, PartnerAPIKey
@@ -89,3 +90,14 @@ def http(method: str, url: str, *, key: str, body: dict | None = None, headers: 
             return HttpAnswer(response.status, dict(response.headers), response.read())
     except urllib.error.HTTPError as error:
         return HttpAnswer(error.code, dict(error.headers), error.read())
+
+
+# The machine's Redis, in a database of the tests' own.
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def redis_available() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
