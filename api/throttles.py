@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,7 @@ from couponsite.errors import ErrorCode, ServiceError
 # that codes cannot be enumerated through a partner's checkout.
 FAILED_LOOKUP_CODES = frozenset({ErrorCode.NOT_FOUND, ErrorCode.COUPON_NOT_HELD})
 Handler = Callable[..., Any]
+logger = logging.getLogger(__name__)
 
 
 class Leases:
@@ -88,11 +90,64 @@ def _lookup_window(*, partner_id: int, user_id: str) -> tuple[Window, Rate]:
     return Window.current(f"lookup:{partner_id}:{user_hash}", rate.seconds), rate
 
 
+class PartnerLookupBudget:
+    """``FAILED_LOOKUP_PARTNER_LIMIT``: failed look-ups a partner's backend may
+    send in a window, all its end users and endpoints together, so that
+    guessing through new user ids or ``GET /coupons/{code}`` is limited too.
+
+    Counted after each failure in the shared counter; the failure that passes
+    the budget is logged at WARNING (once a window: only one count equals
+    the limit plus one). A process that has seen the budget spent refuses,
+    until the window ends, every look-up whose success would reveal a code
+    (assign a given code, read a coupon), at no cost to the others; the
+    look-ups of coupons a user holds (lock, unlock, redeem) go on, their
+    failures answered 429.
+    """
+
+    def __init__(self) -> None:
+        self._spent: dict[int, str] = {}  # partner id -> the window seen spent
+
+    def refuse_if_spent(self, partner_id: int) -> None:
+        window, _ = self._window(partner_id)
+        if self._spent.get(partner_id) == window.key:
+            raise self.too_many(partner_id)
+
+    def too_many(self, partner_id: int) -> exceptions.Throttled:
+        window, _ = self._window(partner_id)
+        return _too_many(window, "Too many failed code look-ups from this partner; retry later.")
+
+    def spend(self, partner: Any) -> bool:
+        """Count one failed look-up of ``partner``; whether it passed the budget."""
+        window, rate = self._window(partner.pk)
+        count = counter_add(window, fall_back_to_database=True)
+        if count <= rate.limit:
+            return False
+        self._spent[partner.pk] = window.key
+        if count == rate.limit + 1:
+            logger.warning(
+                "Partner %s (%s) passed its budget of failed code look-ups (%s): look-ups that could "
+                "reveal a code are refused until the window ends",
+                partner.pk,
+                partner.name,
+                settings.FAILED_LOOKUP_PARTNER_LIMIT,
+            )
+        return True
+
+    @staticmethod
+    def _window(partner_id: int) -> tuple[Window, Rate]:
+        rate = Rate.parse(settings.FAILED_LOOKUP_PARTNER_LIMIT)
+        return Window.current(f"lookup:{partner_id}", rate.seconds), rate
+
+
+PARTNER_BUDGET = PartnerLookupBudget()
+
+
 def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
     """Limit a user's failed code look-ups (``not_found``, ``coupon_not_held``)
     on a view that looks a code up for the ``user_id`` in its body: past
     ``FAILED_LOOKUP_LIMIT`` in a window, such an answer is ``429 throttled``
     instead, so that codes cannot be enumerated through a partner's checkout.
+    Each failure counts against the partner's budget too (``PartnerLookupBudget``).
 
     ``reserve=True``, where finding a code gives it (assign a given code): a
     slot is taken before the look-up and given back unless it failed, so a
@@ -115,16 +170,24 @@ def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
             user_id = request.data.get("user_id") if isinstance(request.data, dict) else None
             if user_id_problem(user_id):
                 return handler(view, request, *args, **kwargs)  # the body's parser answers 400
-            window, rate = _lookup_window(partner_id=request.user.partner.pk, user_id=user_id)
-            if reserve and not counter_reserve(window, limit=rate.limit):
-                raise _too_many(window)
+            partner = request.user.partner
+            window, rate = _lookup_window(partner_id=partner.pk, user_id=user_id)
+            if reserve:
+                PARTNER_BUDGET.refuse_if_spent(partner.pk)
+                if not counter_reserve(window, limit=rate.limit):
+                    raise _too_many(window)
             failed = False
             try:
                 return handler(view, request, *args, **kwargs)
             except ServiceError as error:
                 failed = error.code in FAILED_LOOKUP_CODES
-                if failed and not reserve and counter_add(window, fall_back_to_database=True) > rate.limit:
-                    raise _too_many(window) from error
+                if failed:
+                    past_budget = PARTNER_BUDGET.spend(partner)
+                    past_limit = not reserve and counter_add(window, fall_back_to_database=True) > rate.limit
+                    if past_budget:
+                        raise PARTNER_BUDGET.too_many(partner.pk) from error
+                    if past_limit:
+                        raise _too_many(window) from error
                 raise
             finally:
                 if reserve and not failed:
@@ -135,7 +198,26 @@ def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
     return decorate
 
 
-def _too_many(window: Window) -> exceptions.Throttled:
-    return exceptions.Throttled(
-        wait=window.seconds_left(), detail="Too many failed code look-ups for this user; retry later."
-    )
+def failed_reads_limited(handler: Handler) -> Handler:
+    """The partner's budget of failed look-ups on a read of a code (a coupon,
+    its history): refused once this process has seen the budget spent, and a
+    ``not_found`` counted against it."""
+
+    @functools.wraps(handler)
+    def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
+        partner = request.user.partner
+        PARTNER_BUDGET.refuse_if_spent(partner.pk)
+        try:
+            return handler(view, request, *args, **kwargs)
+        except ServiceError as error:
+            if error.code in FAILED_LOOKUP_CODES and PARTNER_BUDGET.spend(partner):
+                raise PARTNER_BUDGET.too_many(partner.pk) from error
+            raise
+
+    return wrapper
+
+
+def _too_many(
+    window: Window, detail: str = "Too many failed code look-ups for this user; retry later."
+) -> exceptions.Throttled:
+    return exceptions.Throttled(wait=window.seconds_left(), detail=detail)

@@ -19,7 +19,8 @@ CODE_PATTERN_RE = re.compile(CODE_REGEX)
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 RANDOM_CHAR = "#"
 # Guessing must stay hopeless: a pattern must offer this many codes for each
-# code the book will hold.
+# code of its shape the partner will hold (in any of its books: a look-up
+# searches them all).
 SPARSITY = 10_000
 
 
@@ -46,12 +47,26 @@ def pattern_keyspace(pattern: str) -> int:
     return len(ALPHABET) ** randoms
 
 
+def pattern_regex(pattern: str) -> str:
+    """A regular expression (PostgreSQL's and Python's) for the codes
+    ``pattern`` can produce; match it case-insensitively, as look-ups do."""
+    parts = (f"[{ALPHABET}]" if char == RANDOM_CHAR else re.escape(char) for char in pattern)
+    return "^" + "".join(parts) + "$"
+
+
 def check_keyspace(*, pattern: str, codes_after: int) -> None:
-    """Refuse a pattern that cannot hold ``codes_after`` codes sparsely."""
+    """Refuse a pattern that cannot hold ``codes_after`` codes of its shape sparsely."""
     keyspace = pattern_keyspace(pattern)
     if keyspace < SPARSITY * codes_after:
         detail = (
             f"Pattern {pattern!r} has {keyspace:,} possible codes, under {SPARSITY:,} x the "
-            f"{codes_after:,} codes the book would hold; add more '#' characters."
+            f"{codes_after:,} codes of that shape the partner would hold across its books; "
+            "add more '#' characters."
         )
         raise InvalidInput.field("pattern", detail)
+
+
+def holds_sparsely(*, pattern: str, codes_at_most: int) -> bool:
+    """Whether ``pattern`` can hold ``codes_at_most`` codes sparsely: when it
+    can, codes of its shape need not be counted."""
+    return pattern_keyspace(pattern) >= SPARSITY * codes_at_most

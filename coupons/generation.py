@@ -12,14 +12,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from psycopg import sql
 
-from books.codes import ALPHABET, RANDOM_CHAR, check_keyspace
+from books.codes import ALPHABET, RANDOM_CHAR, check_keyspace, holds_sparsely, pattern_regex
 from books.models import Book
 from coupons.models import Coupon
 from coupons.sort_keys import SORT_KEY_MAX, NewSortKeys
 from coupons.staging import BATCH_SIZE, COPY_CHUNK, book_parameters, create_staging, insert_from_staging
 from couponsite.errors import InvalidInput
+from couponsite.locks import LockKind, advisory_xact_lock
 
 Progress = Callable[[int], None]
 
@@ -54,9 +56,9 @@ def codes_generate(
         raise InvalidInput.field("count", f"At most {max_count:,} codes a request.")
     pattern = book.code_pattern if pattern is None else pattern
     with transaction.atomic(), connection.cursor() as cursor:
+        advisory_xact_lock(LockKind.PARTNER_GENERATION, book.partner_id)
+        check_keyspace(pattern=pattern, codes_after=_codes_of_shape(book=book, pattern=pattern, adding=count) + count)
         keys = NewSortKeys(cursor, book=book)
-        existing = Coupon.objects.filter(book=book).count()
-        check_keyspace(pattern=pattern, codes_after=existing + count)
         keys.make_room(adding=count)
         staging = create_staging(cursor, "code text NOT NULL, sort_key bigint NOT NULL")
         created = 0
@@ -69,6 +71,16 @@ def codes_generate(
         keys.finish()
         cursor.execute(sql.SQL("DROP TABLE {}").format(staging))
     return created
+
+
+def _codes_of_shape(*, book: Book, pattern: str, adding: int) -> int:
+    """The partner's codes ``pattern`` could have made, in any of its books;
+    0 when even every coupon there is would leave it sparse (the highest id
+    bounds their number), so that large patterns cost no count."""
+    most = Coupon.objects.aggregate(most=Max("pk"))["most"] or 0
+    if holds_sparsely(pattern=pattern, codes_at_most=most + adding):
+        return 0
+    return Coupon.objects.filter(partner_id=book.partner_id, code__iregex=pattern_regex(pattern)).count()
 
 
 def _generate_batch(

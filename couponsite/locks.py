@@ -25,6 +25,7 @@ class LockKind(enum.IntEnum):
     COUPON = 2  # lifecycle of one coupon
     BOOK_CODES = 3  # adding or re-keying a book's codes
     IDEMPOTENCY_KEY = 4  # one partner's idempotency key
+    PARTNER_GENERATION = 5  # generating codes into any book of one partner (the keyspace rule counts them all)
 
 
 class LockOutsideTransaction(RuntimeError):

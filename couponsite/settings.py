@@ -246,5 +246,7 @@ API_RATE_LEASE = env.int("API_RATE_LEASE", default=10)
 # a revoked key or a deactivated partner is refused within this many seconds.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5 if PRODUCTION else 0)
 FAILED_LOOKUP_LIMIT = env.str("FAILED_LOOKUP_LIMIT", default="10/min")  # not_found/coupon_not_held per end user
+# The same, per partner: all its end users and endpoints together (api/throttles.py).
+FAILED_LOOKUP_PARTNER_LIMIT = env.str("FAILED_LOOKUP_PARTNER_LIMIT", default="300/min")
 API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=DATA_UPLOAD_MAX_MEMORY_SIZE)
 IDEMPOTENCY_KEY_TTL_HOURS = 24

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -101,3 +102,11 @@ def redis_available() -> bool:
         return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
     except redis.RedisError:
         return False
+
+
+@pytest.fixture
+def whole_window():
+    """Windows are fixed; a test counting to a limit must not straddle two."""
+    into_the_minute = time.time() % 60
+    if into_the_minute > 50:
+        time.sleep(60.1 - into_the_minute)

@@ -76,3 +76,67 @@ def test_l9_browser_pages_carry_a_content_security_policy(client, path):
 
 def test_l9_api_answers_need_no_content_security_policy(tenant):
     assert "Content-Security-Policy" not in tenant.client.get("/api/v1/me")
+
+
+def new_book(tenant, pattern: str) -> int:
+    response = post(tenant.client, "/api/v1/books", {"name": f"Book {pattern}", "code_pattern": pattern})
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def test_m2_the_keyspace_rule_counts_the_partners_codes_of_that_shape_in_every_book(tenant):
+    # "K####": 923,521 codes, sparse enough for 92 across the partner's books.
+    first, second = new_book(tenant, "K####"), new_book(tenant, "K####")
+    assert post(tenant.client, f"/api/v1/books/{first}/codes/generate", {"count": 60}).status_code == 201
+
+    response = post(tenant.client, f"/api/v1/books/{second}/codes/generate", {"count": 33})
+
+    assert_problem(response, 400, "validation_error")
+    assert post(tenant.client, f"/api/v1/books/{second}/codes/generate", {"count": 32}).status_code == 201
+
+
+@pytest.mark.usefixtures("whole_window")
+def test_m2_failed_reads_of_codes_spend_the_partners_budget_and_then_reveal_nothing(tenant, settings, caplog):
+    settings.FAILED_LOOKUP_PARTNER_LIMIT = "5/min"
+    real = assigned_code(tenant, "holder")
+
+    misses = [tenant.client.get(f"/api/v1/coupons/GUESS-{i}") for i in range(6)]
+    afterwards = [tenant.client.get(f"/api/v1/coupons/{real}"), tenant.client.get(f"/api/v1/coupons/{real}/history")]
+
+    for response in misses[:5]:
+        assert_problem(response, 404, "not_found")
+    for response in [misses[5], *afterwards]:
+        assert_problem(response, 429, "throttled")
+    passed = [record for record in caplog.records if "passed its budget of failed code look-ups" in record.getMessage()]
+    assert [record.levelname for record in passed] == ["WARNING"]
+
+
+@pytest.mark.usefixtures("whole_window")
+def test_m2_a_new_user_id_per_guess_is_throttled_by_the_partners_budget(tenant, settings):
+    settings.FAILED_LOOKUP_PARTNER_LIMIT = "5/min"
+    real = tenant.coupons()[0].code
+
+    guesses = [post(tenant.client, f"/api/v1/coupons/assign/GUESS-{i}", {"user_id": f"user-{i}"}) for i in range(6)]
+    then = post(tenant.client, f"/api/v1/coupons/assign/{real}", {"user_id": "user-new"})
+
+    for response in guesses[:5]:
+        assert_problem(response, 404, "not_found")
+    assert_problem(guesses[5], 429, "throttled")
+    assert_problem(then, 429, "throttled")  # not given away to a guesser
+    assert Coupon.objects.get(code=real).user_id is None
+
+
+@pytest.mark.usefixtures("whole_window")
+def test_m2_with_the_budget_spent_users_still_lock_and_redeem_what_they_hold(tenant, settings):
+    settings.FAILED_LOOKUP_PARTNER_LIMIT = "3/min"
+    code = assigned_code(tenant, "shopper")
+    for i in range(4):
+        tenant.client.get(f"/api/v1/coupons/GUESS-{i}")
+
+    lock = post(tenant.client, f"/api/v1/coupons/lock/{code}", {"user_id": "shopper"})
+    redeem = post(
+        tenant.client, f"/api/v1/coupons/redeem/{code}", {"user_id": "shopper", "lock_id": lock.json()["lock_id"]}
+    )
+
+    assert (lock.status_code, redeem.status_code) == (200, 200)
+    assert_problem(post(tenant.client, f"/api/v1/coupons/lock/{code}x", {"user_id": "shopper"}), 429, "throttled")

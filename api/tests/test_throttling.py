@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import pytest
@@ -19,12 +18,7 @@ from couponsite.tests.racing import race
 ACTOR = Actor.system("test")
 
 
-@pytest.fixture(autouse=True)
-def _not_at_the_end_of_a_window():
-    """Windows are fixed; a test counting to a limit must not straddle two."""
-    into_the_minute = time.time() % 60
-    if into_the_minute > 50:
-        time.sleep(60.1 - into_the_minute)
+pytestmark = pytest.mark.usefixtures("whole_window")
 
 
 @override_settings(API_RATE="2/min")
@@ -104,6 +98,19 @@ def test_concurrent_guesses_cannot_exceed_the_failed_lookup_limit(live_server):
     statuses = race(guess, times=30, workers=15)
     assert statuses.count(404) == 10
     assert statuses.count(429) == 20
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(FAILED_LOOKUP_PARTNER_LIMIT="12/min")
+def test_concurrent_reads_of_unknown_codes_cannot_exceed_the_partners_budget(live_server):
+    tenant = make_tenant()
+
+    def guess(i: int):
+        return http("GET", f"{live_server.url}/api/v1/coupons/GUESS-{i}", key=tenant.key).status
+
+    statuses = race(guess, times=40, workers=16)
+    assert statuses.count(404) == 12
+    assert statuses.count(429) == 28
 
 
 @pytest.mark.django_db(transaction=True)

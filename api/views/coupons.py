@@ -24,7 +24,7 @@ from api.serializers import (
     rendered,
     user_id_field,
 )
-from api.throttles import failed_lookups_limited
+from api.throttles import failed_lookups_limited, failed_reads_limited
 from api.views.base import PartnerViewSet
 from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
@@ -83,6 +83,7 @@ class CouponViewSet(PartnerViewSet):
         responses={200: CouponSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("A coupon", schema.COUPON)],
     )
+    @failed_reads_limited
     def retrieve(self, request: Request, code: str) -> Response:
         return Response(rendered(CouponSerializer, coupon_get(partner=self.partner, code=code)))
 
@@ -93,6 +94,7 @@ class CouponViewSet(PartnerViewSet):
         responses={200: CouponEventSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("History", schema.EVENT)],
     )
+    @failed_reads_limited
     def history(self, request: Request, code: str) -> Response:
         events = coupon_history(coupon=coupon_get(partner=self.partner, code=code))
         page = self.paginate_queryset(events)

@@ -76,15 +76,31 @@ def test_a_pattern_too_small_for_the_count_is_refused_and_nothing_is_stored():
 
 
 @pytest.mark.django_db
-def test_the_keyspace_check_counts_the_codes_the_book_already_holds():
-    # "####" has 31**4 = 923,521 codes: sparse enough for 92 at most.
-    book = BookFactory(code_pattern="####")
-    make_coupons(book, 90)
+def test_the_keyspace_check_counts_the_codes_of_that_shape_in_every_book_of_the_partner():
+    # "K####" has 31**4 = 923,521 codes: sparse enough for 92 at most, across
+    # the partner's books, since a look-up searches them all (audit M2).
+    first = BookFactory(code_pattern="K####")
+    second = BookFactory(partner=first.partner, code_pattern="K####")
+    assert codes_generate(book=first, count=60) == 60
 
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(book=second, count=33)
+
+    assert "93 codes of that shape the partner would hold across its books" in refused.value.detail
+    assert codes_generate(book=second, count=32) == 32
+    assert Coupon.objects.filter(partner=first.partner).count() == 92
+
+
+@pytest.mark.django_db
+def test_codes_of_another_shape_or_another_partner_do_not_count_against_a_pattern():
+    book = BookFactory(code_pattern="k####")
+    make_coupons(book, 500, prefix="GIFT")  # uploaded codes of another shape
+    make_coupons(BookFactory(code_pattern="K####"), 92, prefix="K")  # another partner's
+    codes_generate(book=BookFactory(code_pattern="K####"), count=92)  # and another's, of the shape
+
+    assert codes_generate(book=book, count=92) == 92
     with pytest.raises(InvalidInput):
-        codes_generate(book=book, count=3)
-    assert codes_generate(book=book, count=2) == 2
-    assert Coupon.objects.filter(book=book).count() == 92
+        codes_generate(book=book, count=1)
 
 
 @pytest.mark.parametrize("count", [0, -5, True, 2.5, "10"])
