@@ -3,6 +3,7 @@ speak HTTP only, so that each can be run against the code the audit probed,
 where it failed."""
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from api.tests.conftest import assert_problem, post
 from coupons.models import Coupon
@@ -140,3 +141,28 @@ def test_m2_with_the_budget_spent_users_still_lock_and_redeem_what_they_hold(ten
 
     assert (lock.status_code, redeem.status_code) == (200, 200)
     assert_problem(post(tenant.client, f"/api/v1/coupons/lock/{code}x", {"user_id": "shopper"}), 429, "throttled")
+
+
+def csv_upload(tenant, content: bytes):
+    upload = SimpleUploadedFile("codes.csv", content, content_type="text/csv")
+    return tenant.client.post(f"/api/v1/books/{tenant.book.pk}/codes/upload", {"file": upload}, format="multipart")
+
+
+def test_l2_a_file_of_100001_codes_without_a_header_is_refused_and_stores_nothing(tenant):
+    before = Coupon.objects.count()
+
+    response = csv_upload(tenant, b"".join(b"L2-%d\n" % i for i in range(100_001)))
+
+    assert_problem(response, 400, "validation_error")
+    assert response.json()["errors"][0]["field"] == "file"
+    assert Coupon.objects.count() == before
+
+
+def test_l3_a_json_upload_lists_at_most_100_bad_items_and_counts_them_all(tenant):
+    codes = [f"bad code {i}" for i in range(5_000)]
+
+    response = post(tenant.client, f"/api/v1/books/{tenant.book.pk}/codes/upload", {"codes": codes})
+
+    body = assert_problem(response, 400, "validation_error")
+    assert len(body["errors"]) == 100
+    assert body["detail"].startswith("5000 rows are not valid codes")
