@@ -2,10 +2,14 @@
 speak HTTP only, so that each can be run against the code the audit probed,
 where it failed."""
 
+import http.client
+import json
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from api.tests.conftest import assert_problem, post
+from api.tests.conftest import assert_problem, make_tenant, post
+from books.models import Book
 from coupons.models import Coupon
 
 LOCK_ID = "0b9f3c52-6f0e-4c8e-9a57-2f1f0c6f8e11"
@@ -166,3 +170,26 @@ def test_l3_a_json_upload_lists_at_most_100_bad_items_and_counts_them_all(tenant
     body = assert_problem(response, 400, "validation_error")
     assert len(body["errors"]) == 100
     assert body["detail"].startswith("5000 rows are not valid codes")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_l11_a_chunked_body_is_refused_with_a_clear_message_and_nothing_is_created(live_server):
+    tenant = make_tenant()
+    host, port = live_server.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    body = json.dumps({"name": "Sent in chunks"}).encode()
+
+    connection.request(
+        "POST",
+        "/api/v1/books",
+        body=iter([body[:10], body[10:]]),
+        headers={"Authorization": f"Api-Key {tenant.key}", "Content-Type": "application/json"},
+        encode_chunked=True,
+    )
+    response = connection.getresponse()
+    problem = json.loads(response.read())
+
+    assert (response.status, problem["code"]) == (400, "validation_error")
+    assert problem["errors"][0]["field"] == "body"
+    assert "Content-Length" in problem["errors"][0]["detail"]
+    assert not Book.objects.filter(name="Sent in chunks").exists()

@@ -50,6 +50,11 @@ class PartnerViewSet(viewsets.GenericViewSet):
 
 
 def _check_body_size(request: Request) -> None:
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get("CONTENT_LENGTH"):
+        # WSGI gives Django no length, and Django reads such a body as empty.
+        raise exceptions.ValidationError(
+            {"body": ["A chunked body cannot be read here; send the body with a Content-Length header."]}
+        )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
