@@ -229,7 +229,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": (
         "Books of coupon codes for your end users: create a book, load or generate codes, assign them, "
         "lock and redeem at checkout. Every error is `application/problem+json` with a stable `code`. "
-        "Every POST takes an `Idempotency-Key`."
+        "Every POST and PATCH takes an `Idempotency-Key`."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

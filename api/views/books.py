@@ -81,13 +81,15 @@ class BookViewSet(PartnerViewSet):
         operation_id="books_update",
         tags=TAG,
         summary="Change some of a book's fields",
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=BookWriteSerializer(partial=True),
-        responses={200: BookSerializer, **schema.problems(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE)},
+        responses={200: BookSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
         examples=[
             schema.example("Deactivate", {"is_active": False}, request=True),
             schema.example("Updated", {**schema.BOOK, "is_active": False}),
         ],
     )
+    @idempotent
     def partial_update(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)
         book = book_update(book=book, **self.parsed(BookWriteSerializer, partial=True))
