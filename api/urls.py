@@ -2,12 +2,19 @@
 table of DESIGN.md exactly (no trailing slash)."""
 
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
 from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
+
+
+class SchemaAsJson(RedirectView):
+    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
+        return f"{super().get_redirect_url(*args, **kwargs)}?format=json"
+
 
 v1 = [
     path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
@@ -39,4 +46,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
     path("api/problems/<str:code>", problem_type, name="problem-type"),
+    # The original service's addresses of its docs and schema.
+    path("docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
+    path("redoc", RedirectView.as_view(pattern_name="redoc", permanent=True)),
+    path("openapi.json", SchemaAsJson.as_view(pattern_name="schema", permanent=True)),
 ]
