@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import exceptions, serializers, viewsets
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from api.authentication import principal
 from books.codes import CODE_PATTERN_RE
@@ -34,6 +35,12 @@ class PartnerViewSet(viewsets.GenericViewSet):
     @property
     def actor(self) -> Actor:
         return principal(self.request).actor
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in getattr(request, "rate_limit_headers", {}).items():
+            response[header] = value
+        return response
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
