@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from api.tests.conftest import assert_problem, post
@@ -43,6 +44,30 @@ def test_list_books_pages_the_partners_own_newest_first(tenant, other):
     assert page["count"] == 2
     assert [b["id"] for b in page["results"]] == [newer["id"]]
     assert page["next"].endswith("page=2&page_size=1")
+
+
+def test_list_books_by_a_part_of_their_name_in_any_case_and_by_active_state(tenant, other):
+    spring = post(tenant.client, "/api/v1/books", {"name": "Spring sale"}).json()["id"]
+    old_spring = post(tenant.client, "/api/v1/books", {"name": "Last SPRING", "is_active": False}).json()["id"]
+    post(other.client, "/api/v1/books", {"name": "Their spring"})
+
+    def ids(query: str) -> list[int]:
+        response = tenant.client.get(f"/api/v1/books?{query}")
+        assert response.status_code == 200, response.content
+        return [book["id"] for book in response.json()["results"]]
+
+    assert ids("name=spring") == [old_spring, spring]
+    assert ids("name=Spring&is_active=true") == [spring]
+    assert ids("is_active=false") == [old_spring]
+    assert ids("name=autumn") == []
+    assert tenant.book.pk in ids("name=")  # an empty filter is no filter
+
+
+@pytest.mark.parametrize("query", ["is_active=yes", "is_active=1", f"name={'n' * 201}"])
+def test_a_book_list_filter_out_of_its_range_is_a_validation_error(tenant, query):
+    response = tenant.client.get(f"/api/v1/books?{query}")
+    body = assert_problem(response, 400, "validation_error")
+    assert body["errors"][0]["field"] == query.split("=")[0]
 
 
 def test_book_detail_counts_coupons_by_state(tenant):

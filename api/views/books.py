@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
-from api.filters import BookCouponFilter, SelectorFilterBackend, filter_values
+from api.filters import BookCouponFilter, BookFilter, SelectorFilterBackend, filter_values
 from api.idempotency import idempotent
 from api.pagination import BookPagination, CouponCursorPagination
 from api.parsers import JSONParser
@@ -21,6 +21,7 @@ from api.serializers import (
     CreatedSerializer,
 )
 from api.views.base import PartnerViewSet
+from books.models import Book
 from books.selectors import book_get, book_list
 from books.services import book_create, book_update
 from coupons.generation import codes_generate
@@ -36,16 +37,19 @@ BOOK_REQUEST = {"name": "Spring sale", "description": "10 % off shoes", "max_cod
 
 class BookViewSet(PartnerViewSet):
     pagination_class = BookPagination
+    queryset = Book.objects.none()  # tells the schema the filterset's model; reads go through selectors
+    filter_backends = [SelectorFilterBackend]
+    filterset_class = BookFilter
 
     @extend_schema(
         operation_id="books_list",
         tags=TAG,
-        summary="List the partner's books, newest first",
+        summary="List the partner's books, newest first, by name or active state",
         responses={200: BookSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("A page of books", schema.BOOK)],
     )
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(book_list(partner=self.partner))
+        page = self.paginate_queryset(book_list(partner=self.partner, **filter_values(BookFilter, request)))
         return self.get_paginated_response(BookSerializer(page, many=True).data)
 
     @extend_schema(
