@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, F, Q, Value, When
 from django.db.models.functions import Upper
 from django_fsm import FSMField, transition
 
@@ -33,6 +33,8 @@ class EventAction(models.TextChoices):
     REDEEM = "redeem"
     ROLLBACK = "rollback"
     VOID = "void"
+    UNASSIGN = "unassign"
+    ASSIGNMENT_EXPIRED = "assignment_expired"
 
 
 # What a transition writes besides the state: each field gets one of these.
@@ -55,7 +57,15 @@ class Add:
     amount: int
 
 
-Effect = Param | Clear | Add
+@dataclasses.dataclass(frozen=True)
+class RedrawSortKey:
+    """A new secret ``sort_key``, drawn above the book's watermark like the keys
+    of added codes (``coupons.sort_keys``): a coupon that comes back is exactly
+    as likely to be drawn next as any other available one. Written in SQL
+    only; the key never leaves the database."""
+
+
+Effect = Param | Clear | Add | RedrawSortKey
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +100,7 @@ class _LifecycleRow:
                     setattr(coupon, field, params[effect.name])
                 elif isinstance(effect, Clear):
                     setattr(coupon, field, None)
-                else:
+                elif isinstance(effect, Add):
                     setattr(coupon, field, getattr(coupon, field) + effect.amount)
 
         change.__name__ = change.__qualname__ = name
@@ -101,30 +111,75 @@ class _LifecycleRow:
 RELEASE_LOCK: Mapping[str, Effect] = {"lock_id": Clear(), "locked_until": Clear()}
 TAKE_A_USE: Mapping[str, Effect] = {**RELEASE_LOCK, "redemption_count": Add(1)}
 GIVE_A_USE_BACK: Mapping[str, Effect] = {"redemption_count": Add(-1)}
+RETURN_TO_POOL: Mapping[str, Effect] = {
+    "user_id": Clear(),
+    "assigned_at": Clear(),
+    **RELEASE_LOCK,
+    "sort_key": RedrawSortKey(),
+}
+
+
+# An assignment expires its book's assignment_ttl_seconds after assigned_at.
+TTL = F("book__assignment_ttl_seconds") * Value(timedelta(seconds=1), output_field=models.DurationField())
 
 
 class CouponQuerySet(models.QuerySet):
-    """The state as partners see it, for many coupons at once: a lock past its
-    time counts as released (``Coupon.effective_state`` for one)."""
+    """The state as partners see it, for many coupons at once
+    (``Coupon.effective_state`` for one): a lock past its time counts as
+    released, and an assignment past its book's ``assignment_ttl_seconds``
+    (no use taken, no live lock) as returned to the pool."""
 
     def live_lock(self, *, now: datetime) -> Q:
         return Q(state=CouponState.LOCKED, locked_until__gt=now)
 
+    def lock_expired_q(self, *, now: datetime) -> Q:
+        return Q(state=CouponState.LOCKED, locked_until__lte=now)
+
+    def assignment_expired_q(self, *, now: datetime) -> Q:
+        """Assigned (or locked past its time), no use taken, and the book's TTL passed."""
+        return (Q(state=CouponState.ASSIGNED) | self.lock_expired_q(now=now)) & Q(
+            redemption_count=0,
+            book__assignment_ttl_seconds__isnull=False,
+            assigned_at__lte=ExpressionWrapper(Value(now) - TTL, output_field=models.DateTimeField()),
+        )
+
+    def assignment_running_q(self, *, now: datetime) -> Q:
+        """The complement of ``assignment_expired_q`` among assigned coupons,
+        written positively (a negation would read a NULL TTL as unknown)."""
+        return (
+            Q(redemption_count__gt=0)
+            | Q(book__assignment_ttl_seconds__isnull=True)
+            | Q(assigned_at__gt=ExpressionWrapper(Value(now) - TTL, output_field=models.DateTimeField()))
+        )
+
     def in_effective_state(self, state: str, *, now: datetime) -> CouponQuerySet:
+        if state == CouponState.AVAILABLE:
+            return self.filter(Q(state=CouponState.AVAILABLE) | self.assignment_expired_q(now=now))
         if state == CouponState.ASSIGNED:
-            return self.filter(Q(state=CouponState.ASSIGNED) | Q(state=CouponState.LOCKED, locked_until__lte=now))
+            return self.filter(
+                (Q(state=CouponState.ASSIGNED) | self.lock_expired_q(now=now)) & self.assignment_running_q(now=now)
+            )
         if state == CouponState.LOCKED:
             return self.filter(self.live_lock(now=now))
         return self.filter(state=state)
 
     def lock_expired(self, *, now: datetime) -> CouponQuerySet:
-        return self.filter(state=CouponState.LOCKED, locked_until__lte=now)
+        return self.filter(self.lock_expired_q(now=now))
+
+    def assignment_expired(self, *, now: datetime) -> CouponQuerySet:
+        return self.filter(self.assignment_expired_q(now=now))
+
+    def held_now(self, *, now: datetime) -> CouponQuerySet:
+        """Coupons their user holds as partners see it: an expired assignment is nobody's."""
+        return self.exclude(user_id__isnull=True).exclude(state=CouponState.VOID).filter(
+            Q(state=CouponState.REDEEMED) | self.live_lock(now=now) | self.assignment_running_q(now=now)
+        )
 
     def with_effective_state(self, *, now: datetime) -> CouponQuerySet:
-        expired = Q(state=CouponState.LOCKED, locked_until__lte=now)
         return self.annotate(
             effective_state=Case(
-                When(expired, then=Value(CouponState.ASSIGNED.value)),
+                When(self.assignment_expired_q(now=now), then=Value(CouponState.AVAILABLE.value)),
+                When(self.lock_expired_q(now=now), then=Value(CouponState.ASSIGNED.value)),
                 default=F("state"),
                 output_field=models.CharField(),
             ),
@@ -133,14 +188,27 @@ class CouponQuerySet(models.QuerySet):
     def state_counts(self, *, now: datetime) -> dict[str, int]:
         """How many coupons are in each effective state, and in all, in one scan."""
         live_lock = self.live_lock(now=now)
+        assigned = Q(state=CouponState.ASSIGNED) | self.lock_expired_q(now=now)
         return self.aggregate(
-            available=Count("id", filter=Q(state=CouponState.AVAILABLE)),
-            assigned=Count("id", filter=Q(state=CouponState.ASSIGNED) | (Q(state=CouponState.LOCKED) & ~live_lock)),
+            available=Count("id", filter=Q(state=CouponState.AVAILABLE) | self.assignment_expired_q(now=now)),
+            assigned=Count("id", filter=assigned & self.assignment_running_q(now=now)),
             locked=Count("id", filter=live_lock),
             redeemed=Count("id", filter=Q(state=CouponState.REDEEMED)),
             void=Count("id", filter=Q(state=CouponState.VOID)),
             total=Count("id"),
         )
+
+
+def assignment_expired_sql(*, coupon: str, ttl: str, now: str) -> str:
+    """``CouponQuerySet.assignment_expired_q`` as SQL text, for the hand-written
+    statements of the hot path (``coupons.locked_reads``): ``coupon`` is the
+    coupon row's alias, ``ttl`` the book's TTL column and ``now`` the clock's
+    placeholder. A test holds the two to the same rows."""
+    return (
+        f"({coupon}.redemption_count = 0 AND {ttl} IS NOT NULL"
+        f" AND ({coupon}.state = 'assigned' OR ({coupon}.state = 'locked' AND {coupon}.locked_until <= {now}))"
+        f" AND {coupon}.assigned_at <= {now} - {ttl} * interval '1 second')"
+    )
 
 
 class Coupon(models.Model):
@@ -176,6 +244,12 @@ class Coupon(models.Model):
             # A user's coupons.
             models.Index(
                 fields=["partner", "user_id", "book"], condition=Q(user_id__isnull=False), name="coupon_user_idx"
+            ),
+            # Expired assignments of a book (the pick's fallback, the housekeeping job).
+            models.Index(
+                fields=["book", "assigned_at"],
+                condition=Q(state__in=["assigned", "locked"], redemption_count=0),
+                name="coupon_assignment_expiry_idx",
             ),
             # Expired-lock release.
             models.Index(fields=["locked_until"], condition=Q(state="locked"), name="coupon_lock_expiry_idx"),
@@ -220,9 +294,26 @@ class Coupon(models.Model):
     def lock_has_expired(self, *, now: datetime) -> bool:
         return self.state == CouponState.LOCKED and not self.lock_is_live(now=now)
 
+    def assignment_has_expired(self, *, now: datetime) -> bool:
+        """Assigned (or locked past its time) with no use taken, for longer
+        than its book's ``assignment_ttl_seconds``: back in the pool."""
+        ttl = self.book.assignment_ttl_seconds
+        if ttl is None or self.redemption_count != 0 or self.assigned_at is None:
+            return False
+        if self.state != CouponState.ASSIGNED and not self.lock_has_expired(now=now):
+            return False
+        return self.assigned_at + timedelta(seconds=ttl) <= now
+
     def effective_state(self, *, now: datetime) -> str:
-        """The state as partners see it: an expired lock counts as released."""
+        """The state as partners see it: an expired lock counts as released,
+        an expired assignment as available."""
+        if self.assignment_has_expired(now=now):
+            return CouponState.AVAILABLE
         return CouponState.ASSIGNED if self.lock_has_expired(now=now) else self.state
+
+    def holder(self, *, now: datetime) -> str | None:
+        """The user who holds the coupon as partners see it: nobody once its assignment expired."""
+        return None if self.assignment_has_expired(now=now) else self.user_id
 
     def redemptions_remaining(self, *, limit: int | None) -> int | None:
         """Uses left under the book's ``limit`` (None: unlimited). A redeemed or
@@ -275,6 +366,15 @@ class Coupon(models.Model):
     roll_back_redemption_while_locked = _LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.LOCKED, action=EventAction.ROLLBACK, writes=GIVE_A_USE_BACK
     )
+    unassign = _LifecycleRow(
+        source=CouponState.ASSIGNED, target=CouponState.AVAILABLE, action=EventAction.UNASSIGN, writes=RETURN_TO_POOL
+    )
+    expire_assignment = _LifecycleRow(
+        source=[CouponState.ASSIGNED, CouponState.LOCKED],
+        target=CouponState.AVAILABLE,
+        action=EventAction.ASSIGNMENT_EXPIRED,
+        writes=RETURN_TO_POOL,
+    )
     void = _LifecycleRow(
         source=[CouponState.AVAILABLE, CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.VOID,
@@ -288,7 +388,7 @@ class CouponEvent(models.Model):
     updates and deletes)."""
 
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events", db_index=False)
-    action = models.CharField(max_length=16, choices=EventAction.choices)
+    action = models.CharField(max_length=32, choices=EventAction.choices)
     from_state = models.CharField(max_length=16, choices=CouponState.choices)
     to_state = models.CharField(max_length=16, choices=CouponState.choices)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, null=True, blank=True)
