@@ -17,6 +17,9 @@ from rest_framework import serializers
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
+    ASSIGNMENT_TTL_SECONDS_MAX,
+    ASSIGNMENT_TTL_SECONDS_MIN,
+    BATCH_USERS_MAX,
     CODE_MAX_LENGTH,
     CODES_PER_REQUEST_MAX,
     DESCRIPTION_MAX_LENGTH,
@@ -28,6 +31,7 @@ from couponsite.bounds import (
     metadata_problem,
     user_id_problem,
 )
+from couponsite.errors import ERRORS, ErrorCode
 from redemptions.models import Redemption
 
 
@@ -74,12 +78,25 @@ class MetadataField(serializers.DictField):
         return data
 
 
+TTL_HELP = (
+    "Seconds after `assigned_at` at which an assigned coupon with no use taken and no live lock returns to the "
+    "pool (reads `available`, no longer counts towards `max_codes_per_user`); null (the default) means never."
+)
+
+
 class BookWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH)
     description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     max_codes_per_user = limit_field(required=False, help_text="Coupons one user may hold; null means unlimited.")
     max_redemptions_per_coupon = limit_field(
         required=False, help_text="1 (the default) for single use; more, or null for unlimited, for gift cards."
+    )
+    assignment_ttl_seconds = serializers.IntegerField(
+        min_value=ASSIGNMENT_TTL_SECONDS_MIN,
+        max_value=ASSIGNMENT_TTL_SECONDS_MAX,
+        allow_null=True,
+        required=False,
+        help_text=TTL_HELP,
     )
     valid_from = SafeDateTimeField(allow_null=True, required=False)
     valid_until = SafeDateTimeField(allow_null=True, required=False)
@@ -104,6 +121,7 @@ class BookSerializer(serializers.Serializer):
     description = serializers.CharField()
     max_codes_per_user = serializers.IntegerField(allow_null=True)
     max_redemptions_per_coupon = serializers.IntegerField(allow_null=True)
+    assignment_ttl_seconds = serializers.IntegerField(allow_null=True, help_text=TTL_HELP)
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     code_pattern = serializers.CharField()
@@ -162,6 +180,15 @@ class AssignRandomSerializer(FlatRequestSerializer):
     user_id = user_id_field()
 
 
+class BatchAssignSerializer(serializers.Serializer):
+    user_ids = serializers.ListField(
+        child=user_id_field(),
+        min_length=1,
+        max_length=BATCH_USERS_MAX,
+        help_text=f"1 to {BATCH_USERS_MAX:,} distinct user ids; each gets one coupon drawn at random.",
+    )
+
+
 class UserSerializer(FlatRequestSerializer):
     user_id = user_id_field()
 
@@ -186,7 +213,8 @@ class RollbackSerializer(serializers.Serializer):
 @dataclasses.dataclass(frozen=True)
 class CouponNow:
     """A coupon as partners see it at one moment: a lock past its time reads as
-    released, and a use count as what is left under the book's limit."""
+    released, an assignment past its book's TTL as available (nobody's), and
+    a use count as what is left under the book's limit."""
 
     code: str
     book_id: int
@@ -202,12 +230,13 @@ class CouponNow:
     @classmethod
     def of(cls, coupon: Coupon, *, now: datetime, redemption: Redemption | None = None) -> CouponNow:
         live = coupon.lock_is_live(now=now)
+        returned = coupon.assignment_has_expired(now=now)
         return cls(
             code=coupon.code,
             book_id=coupon.book_id,
             state=coupon.effective_state(now=now),
-            user_id=coupon.user_id,
-            assigned_at=coupon.assigned_at,
+            user_id=None if returned else coupon.user_id,
+            assigned_at=None if returned else coupon.assigned_at,
             locked_until=coupon.locked_until if live else None,
             redemption_count=coupon.redemption_count,
             redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
@@ -220,7 +249,9 @@ class CouponSerializer(serializers.Serializer):
     code = serializers.CharField()
     book_id = serializers.IntegerField()
     state = serializers.ChoiceField(
-        choices=CouponState.choices, help_text="As it stands now: a lock past its time reads as assigned."
+        choices=CouponState.choices,
+        help_text="As it stands now: a lock past its time reads as assigned, an assignment past the book's "
+        "`assignment_ttl_seconds` as available.",
     )
     user_id = serializers.CharField(allow_null=True)
     assigned_at = serializers.DateTimeField(allow_null=True)
@@ -248,6 +279,30 @@ class RedeemedCouponSerializer(CouponSerializer):
     """The coupon and the redemption just made (``CouponNow.redemption``)."""
 
     redemption = RedemptionSerializer()
+
+
+BATCH_ERROR_CODES = (ErrorCode.ASSIGNMENT_LIMIT_REACHED, ErrorCode.BOOK_EXHAUSTED)
+
+
+class BatchErrorSerializer(serializers.Serializer):
+    code = serializers.ChoiceField(choices=[(code.value, ERRORS[code].when) for code in BATCH_ERROR_CODES])
+    detail = serializers.CharField()
+
+
+class BatchResultSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    coupon = CouponSerializer(required=False, help_text="The coupon given; absent when `error` is there.")
+    error = BatchErrorSerializer(required=False, help_text="Why this user got none; absent when `coupon` is there.")
+
+    def to_representation(self, result: tuple[str, Any]) -> dict[str, Any]:
+        user_id, outcome = result
+        if isinstance(outcome, Coupon):
+            return {"user_id": user_id, "coupon": rendered(CouponSerializer, outcome)}
+        return {"user_id": user_id, "error": {"code": outcome.code.value, "detail": outcome.detail}}
+
+
+class BatchAssignResultSerializer(serializers.Serializer):
+    results = BatchResultSerializer(many=True, help_text="One per user, in the request's order.")
 
 
 class CouponEventSerializer(serializers.ModelSerializer):

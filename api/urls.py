@@ -5,7 +5,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
+from api.views.books import BookAssignViewSet, BookCouponViewSet, BookUploadViewSet, BookViewSet
 from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
@@ -23,12 +23,14 @@ v1 = [
     path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
     path("books/<int:book_id>/codes/upload", BookUploadViewSet.as_view({"post": "upload"}), name="book-upload"),
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
+    path("books/<int:book_id>/coupons/assign", BookAssignViewSet.as_view({"post": "assign"}), name="book-assign"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
     path("coupons/assign/<str:code>", CouponCodeViewSet.as_view({"post": "assign_code"}), name="coupon-assign-code"),
     path("coupons/lock/<str:code>", CouponCodeViewSet.as_view({"post": "lock"}), name="coupon-lock"),
     path("coupons/unlock/<str:code>", CouponCodeViewSet.as_view({"post": "unlock"}), name="coupon-unlock"),
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
+    path("coupons/unassign/<str:code>", CouponCodeViewSet.as_view({"post": "unassign"}), name="coupon-unassign"),
     path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),

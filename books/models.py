@@ -6,7 +6,13 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from couponsite.bounds import ASSIGNMENT_TTL_SECONDS_MAX, ASSIGNMENT_TTL_SECONDS_MIN, CODE_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
+from couponsite.bounds import (
+    ASSIGNMENT_TTL_SECONDS_MAX,
+    ASSIGNMENT_TTL_SECONDS_MIN,
+    CODE_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+)
 
 DEFAULT_CODE_PATTERN = "####-####-####"
 
@@ -76,7 +82,10 @@ class Book(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(assignment_ttl_seconds__isnull=True)
-                | Q(assignment_ttl_seconds__gte=ASSIGNMENT_TTL_SECONDS_MIN, assignment_ttl_seconds__lte=ASSIGNMENT_TTL_SECONDS_MAX),
+                | Q(
+                    assignment_ttl_seconds__gte=ASSIGNMENT_TTL_SECONDS_MIN,
+                    assignment_ttl_seconds__lte=ASSIGNMENT_TTL_SECONDS_MAX,
+                ),
                 name="book_assignment_ttl_in_bounds",
             ),
             models.CheckConstraint(

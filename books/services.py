@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from books.codes import pattern_keyspace
 from books.models import DEFAULT_CODE_PATTERN, Book, Partner, PartnerAPIKey
-from couponsite.bounds import LIMIT_MAX
+from couponsite.bounds import ASSIGNMENT_TTL_SECONDS_MAX, ASSIGNMENT_TTL_SECONDS_MIN, LIMIT_MAX
 from couponsite.errors import InvalidInput, NotFound
 
 
@@ -94,6 +94,10 @@ def book_validate(book: Book) -> None:
         value = getattr(book, field)
         if value is not None and not 1 <= value <= LIMIT_MAX:
             errors.append({"field": field, "detail": f"Must be empty or between 1 and {LIMIT_MAX}."})
+    ttl = book.assignment_ttl_seconds
+    if ttl is not None and not ASSIGNMENT_TTL_SECONDS_MIN <= ttl <= ASSIGNMENT_TTL_SECONDS_MAX:
+        detail = f"Must be empty or between {ASSIGNMENT_TTL_SECONDS_MIN} and {ASSIGNMENT_TTL_SECONDS_MAX}."
+        errors.append({"field": "assignment_ttl_seconds", "detail": detail})
     try:
         pattern_keyspace(book.code_pattern)
     except InvalidInput as error:
@@ -109,6 +113,7 @@ def book_create(
     description: str = "",
     max_codes_per_user: int | None = None,
     max_redemptions_per_coupon: int | None = 1,
+    assignment_ttl_seconds: int | None = None,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     code_pattern: str = DEFAULT_CODE_PATTERN,
@@ -120,6 +125,7 @@ def book_create(
         description=description,
         max_codes_per_user=max_codes_per_user,
         max_redemptions_per_coupon=max_redemptions_per_coupon,
+        assignment_ttl_seconds=assignment_ttl_seconds,
         valid_from=valid_from,
         valid_until=valid_until,
         code_pattern=code_pattern,
@@ -137,6 +143,7 @@ def book_update(
     description: str | Unchanged = UNCHANGED,
     max_codes_per_user: int | Unchanged | None = UNCHANGED,
     max_redemptions_per_coupon: int | Unchanged | None = UNCHANGED,
+    assignment_ttl_seconds: int | Unchanged | None = UNCHANGED,
     valid_from: datetime | Unchanged | None = UNCHANGED,
     valid_until: datetime | Unchanged | None = UNCHANGED,
     code_pattern: str | Unchanged = UNCHANGED,
@@ -156,6 +163,7 @@ def book_update(
             "description": description,
             "max_codes_per_user": max_codes_per_user,
             "max_redemptions_per_coupon": max_redemptions_per_coupon,
+            "assignment_ttl_seconds": assignment_ttl_seconds,
             "valid_from": valid_from,
             "valid_until": valid_until,
             "code_pattern": code_pattern,

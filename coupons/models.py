@@ -171,8 +171,10 @@ class CouponQuerySet(models.QuerySet):
 
     def held_now(self, *, now: datetime) -> CouponQuerySet:
         """Coupons their user holds as partners see it: an expired assignment is nobody's."""
-        return self.exclude(user_id__isnull=True).exclude(state=CouponState.VOID).filter(
-            Q(state=CouponState.REDEEMED) | self.live_lock(now=now) | self.assignment_running_q(now=now)
+        return (
+            self.exclude(user_id__isnull=True)
+            .exclude(state=CouponState.VOID)
+            .filter(Q(state=CouponState.REDEEMED) | self.live_lock(now=now) | self.assignment_running_q(now=now))
         )
 
     def with_effective_state(self, *, now: datetime) -> CouponQuerySet:

@@ -4,19 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('books', '0003_partner_name_unique_in_any_case'),
+        ("books", "0003_partner_name_unique_in_any_case"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='book',
-            name='assignment_ttl_seconds',
-            field=models.PositiveIntegerField(blank=True, help_text='Seconds after which an assigned coupon with no use taken and no live lock returns to the pool; empty means never.', null=True),
+            model_name="book",
+            name="assignment_ttl_seconds",
+            field=models.PositiveIntegerField(
+                blank=True,
+                help_text="Seconds after which an assigned coupon with no use taken and no live lock returns to the pool; empty means never.",
+                null=True,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='book',
-            constraint=models.CheckConstraint(condition=models.Q(('assignment_ttl_seconds__isnull', True), models.Q(('assignment_ttl_seconds__gte', 1), ('assignment_ttl_seconds__lte', 315360000)), _connector='OR'), name='book_assignment_ttl_in_bounds'),
+            model_name="book",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("assignment_ttl_seconds__isnull", True),
+                    models.Q(("assignment_ttl_seconds__gte", 1), ("assignment_ttl_seconds__lte", 315360000)),
+                    _connector="OR",
+                ),
+                name="book_assignment_ttl_in_bounds",
+            ),
         ),
     ]

@@ -9,18 +9,35 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ('books', '0004_book_assignment_ttl_seconds'),
-        ('coupons', '0005_expect_one_changed_row'),
+        ("books", "0004_book_assignment_ttl_seconds"),
+        ("coupons", "0005_expect_one_changed_row"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='couponevent',
-            name='action',
-            field=models.CharField(choices=[('assign', 'Assign'), ('lock', 'Lock'), ('unlock', 'Unlock'), ('lock_expired', 'Lock Expired'), ('redeem', 'Redeem'), ('rollback', 'Rollback'), ('void', 'Void'), ('unassign', 'Unassign'), ('assignment_expired', 'Assignment Expired')], max_length=32),
+            model_name="couponevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("assign", "Assign"),
+                    ("lock", "Lock"),
+                    ("unlock", "Unlock"),
+                    ("lock_expired", "Lock Expired"),
+                    ("redeem", "Redeem"),
+                    ("rollback", "Rollback"),
+                    ("void", "Void"),
+                    ("unassign", "Unassign"),
+                    ("assignment_expired", "Assignment Expired"),
+                ],
+                max_length=32,
+            ),
         ),
         AddIndexConcurrently(
-            model_name='coupon',
-            index=models.Index(condition=models.Q(('redemption_count', 0), ('state__in', ['assigned', 'locked'])), fields=['book', 'assigned_at'], name='coupon_assignment_expiry_idx'),
+            model_name="coupon",
+            index=models.Index(
+                condition=models.Q(("redemption_count", 0), ("state__in", ["assigned", "locked"])),
+                fields=["book", "assigned_at"],
+                name="coupon_assignment_expiry_idx",
+            ),
         ),
     ]
