@@ -56,19 +56,18 @@ def key_above_watermark_sql(*, coupon: str) -> str:
     comes back (unassigned, or its assignment expired) is exactly as likely to
     be drawn next as every coupon left. Its own old key counts among those
     handed out. Evaluated per row: each row gets its own draw."""
+    # Aliases and constants of ours only: no value reaches this text.
     lowest_available = (
-        f"(SELECT min(a.sort_key) FROM coupons_coupon a WHERE a.book_id = {coupon}.book_id AND a.state = 'available')"
+        f"(SELECT min(a.sort_key) FROM coupons_coupon a WHERE a.book_id = {coupon}.book_id AND a.state = 'available')"  # noqa: S608
     )
-    watermark = (
-        f"(SELECT coalesce(max(seen.sort_key), -1) FROM coupons_coupon seen WHERE seen.book_id = {coupon}.book_id"
-        f" AND (seen.sort_key < {lowest_available} OR {lowest_available} IS NULL))"
-    )
+    below_lowest = f"(seen.sort_key < {lowest_available} OR {lowest_available} IS NULL)"
+    watermark = f"(SELECT coalesce(max(seen.sort_key), -1) FROM coupons_coupon seen WHERE seen.book_id = {coupon}.book_id AND {below_lowest})"  # noqa: E501, S608
     # Scaling as REDRAW_OVERTAKEN_SQL does; least() keeps one key of room in
     # the (never seen) case of a watermark at the very top.
-    return (
-        f"(SELECT mark + 1 + floor({RANDOM_KEY_SQL}::numeric * ({SORT_KEY_MAX} - mark) / {SORT_KEY_MAX + 1}::numeric)"
-        f"::bigint FROM (SELECT least({watermark}, {SORT_KEY_MAX - 1}) AS mark) AS watermark)"
+    draw = (
+        f"mark + 1 + floor({RANDOM_KEY_SQL}::numeric * ({SORT_KEY_MAX} - mark) / {SORT_KEY_MAX + 1}::numeric)::bigint"
     )
+    return f"(SELECT {draw} FROM (SELECT least({watermark}, {SORT_KEY_MAX - 1}) AS mark) AS watermark)"  # noqa: S608
 
 
 def random_sort_keys(count: int, *, above: int) -> list[int]:
