@@ -274,8 +274,7 @@ WITH due AS ({{due}}), changed AS (
 def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
     """Write back every lock past its time, one ``lock_expired`` event each;
     returns how many. Safe to run while traffic runs, and twice at once."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInput.field("batch_size", "batch_size must be a positive integer.")
+    _check_batch_size(batch_size)
     events = event_parameters(transition=EXPIRE_LOCKS, actor=actor or Actor.system("release_expired_locks"))
     released = 0
     while True:
@@ -308,6 +307,7 @@ def assignments_release_expired(*, actor: Actor | None = None, batch_size: int =
     """Write back every assignment past its book's TTL, in every book that
     has one, one ``assignment_expired`` event each; returns how many. Safe to
     run while traffic runs, and twice at once."""
+    _check_batch_size(batch_size)
     books = Book.objects.filter(assignment_ttl_seconds__isnull=False).order_by("pk")
     return sum(
         book_release_expired_assignments(book=book, actor=actor, batch_size=batch_size) for book in books.iterator()
@@ -317,8 +317,7 @@ def assignments_release_expired(*, actor: Actor | None = None, batch_size: int =
 def book_release_expired_assignments(*, book: Book, actor: Actor | None = None, batch_size: int = 1000) -> int:
     """Write back the book's expired assignments (through
     ``coupon_assignment_expiry_idx``); returns how many."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInput.field("batch_size", "batch_size must be a positive integer.")
+    _check_batch_size(batch_size)
     events = event_parameters(transition=EXPIRE_ASSIGNMENTS, actor=actor or ASSIGNMENT_EXPIRY)
     released = 0
     while True:
@@ -336,3 +335,8 @@ def book_release_expired_assignments(*, book: Book, actor: Actor | None = None, 
         released += batch
         if batch < batch_size:
             return released
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInput.field("batch_size", "batch_size must be a positive integer.")
