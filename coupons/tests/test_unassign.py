@@ -20,6 +20,10 @@ def assigned(actor, *, user_id="alice", **book_fields) -> Coupon:
     return coupon_assign_code(partner=book.partner, code=coupon.code, user_id=user_id, actor=actor)
 
 
+def draw(book, user_id: str, actor) -> Coupon:
+    return coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=user_id, actor=actor)
+
+
 def unassign(coupon: Coupon, actor, user_id="alice") -> Coupon:
     return coupon_unassign(partner=coupon.partner, code=coupon.code, user_id=user_id, actor=actor)
 
