@@ -169,12 +169,15 @@ class CouponQuerySet(models.QuerySet):
     def assignment_expired(self, *, now: datetime) -> CouponQuerySet:
         return self.filter(self.assignment_expired_q(now=now))
 
-    def held_now(self, *, now: datetime) -> CouponQuerySet:
-        """Coupons their user holds as partners see it: an expired assignment is nobody's."""
-        return (
-            self.exclude(user_id__isnull=True)
-            .exclude(state=CouponState.VOID)
-            .filter(Q(state=CouponState.REDEEMED) | self.live_lock(now=now) | self.assignment_running_q(now=now))
+    def of_user(self, user_id: str, *, now: datetime) -> CouponQuerySet:
+        """The user's coupons as partners see them: an expired assignment is nobody's."""
+        return self.filter(
+            Q(user_id=user_id)
+            & (
+                ~Q(state__in=[CouponState.ASSIGNED, CouponState.LOCKED])
+                | self.live_lock(now=now)
+                | self.assignment_running_q(now=now)
+            )
         )
 
     def with_effective_state(self, *, now: datetime) -> CouponQuerySet:
