@@ -205,6 +205,7 @@ class BookAssignViewSet(PartnerViewSet):
     )
     @idempotent
     def assign(self, request: Request, book_id: int) -> Response:
+        book_get(partner=self.partner, book_id=book_id)  # another partner's book is a 404, whatever the body
         user_ids = self.parsed(BatchAssignSerializer)["user_ids"]
         results = coupons_assign_batch(partner=self.partner, book_id=book_id, user_ids=user_ids, actor=self.actor)
         body = BatchAssignResultSerializer({"results": list(zip(user_ids, results, strict=True))}).data
