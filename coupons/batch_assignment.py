@@ -12,7 +12,7 @@ never raise a user's count, so they go on meanwhile.
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -21,7 +21,6 @@ from books.models import Book, Partner
 from coupons.lifecycle import EVENTS_FROM_CHANGED_SQL, TransitionSQL, event_parameters
 from coupons.locked_reads import book_for_batch_assignment, held_count_sql
 from coupons.models import Coupon
-from coupons.rows import COUPON_COLUMNS, COUPON_FIELDS, coupon_from_row
 from coupons.services import book_ensure_open, book_release_expired_assignments
 from couponsite.actors import Actor
 from couponsite.bounds import BATCH_USERS_MAX, user_id_problem
@@ -31,7 +30,11 @@ ASSIGN = TransitionSQL.of("assign")
 # Each user in request order, what they hold of the book (when it sets a
 # limit), the users under the limit numbered in order, the book's next
 # coupons in its secret random order numbered likewise, and slot n of each
-# joined: one statement, with an event per coupon.
+# joined: one statement, with an event per coupon. The pick takes as many
+# coupons as there are users (a known LIMIT plans an index join); those left
+# over for users past their limit are only locked until the commit. Only what
+# the assignment did not set comes back: parsing 1,000 rows of timestamps
+# would cost more than the statement.
 BATCH_ASSIGN_SQL = f"""
 WITH wanted AS (
     SELECT user_id, position FROM unnest(%(user_ids)s::text[]) WITH ORDINALITY AS wanted(user_id, position)
@@ -51,21 +54,36 @@ WITH wanted AS (
         SELECT id, state, sort_key FROM coupons_coupon
         WHERE book_id = %(book_id)s AND state IN ({ASSIGN.sources_sql})
         ORDER BY sort_key
-        LIMIT (SELECT count(*) FROM eligible)
+        LIMIT %(users)s
         FOR UPDATE SKIP LOCKED
     ) AS next_coupons
 ), changed AS (
     UPDATE coupons_coupon AS coupon SET {ASSIGN.set_clause_with(user_id="eligible.user_id")}
     FROM pick JOIN eligible USING (slot) WHERE coupon.id = pick.id
-    RETURNING {COUPON_COLUMNS}, pick.state AS from_state, coupon.state AS to_state
+    RETURNING coupon.id, coupon.code, coupon.redemption_count, coupon.user_id,
+        pick.state AS from_state, coupon.state AS to_state
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL}
 )
-SELECT counted.held, changed.* FROM counted LEFT JOIN changed ON changed.user_id = counted.user_id
+SELECT counted.held, changed.id, changed.code, changed.redemption_count
+FROM counted LEFT JOIN changed ON changed.user_id = counted.user_id
 ORDER BY counted.position
 """  # noqa: S608 - built from the lifecycle table and the model's columns, values are parameters
 
 Result = Coupon | ServiceError
+# What a coupon just assigned is made of (the rest is deferred: never read).
+ASSIGNED_FIELDS = [
+    "id",
+    "book_id",
+    "partner_id",
+    "code",
+    "state",
+    "user_id",
+    "assigned_at",
+    "lock_id",
+    "locked_until",
+    "redemption_count",
+]
 
 
 def checked_batch_user_ids(user_ids: object) -> list[str]:
@@ -107,11 +125,12 @@ def coupons_assign_batch(*, partner: Partner, book_id: int, user_ids: list[str],
     return [exhausted if result is None else result for result in results]
 
 
-def _assign(*, book: Book, user_ids: list[str], actor: Actor, now: Any) -> list[Result | None]:
+def _assign(*, book: Book, user_ids: list[str], actor: Actor, now: datetime) -> list[Result | None]:
     """One run of ``BATCH_ASSIGN_SQL``: per user, the coupon, the limit's
     refusal, or None when the book had no coupon left for them."""
     parameters = {
         "user_ids": user_ids,
+        "users": len(user_ids),
         "partner_id": book.partner_id,
         "book_id": book.pk,
         "max_codes_per_user": book.max_codes_per_user,
@@ -124,9 +143,10 @@ def _assign(*, book: Book, user_ids: list[str], actor: Actor, now: Any) -> list[
         cursor.execute(BATCH_ASSIGN_SQL, parameters)
         rows = cursor.fetchall()
     results: list[Result | None] = []
-    for held, *coupon_row in rows:
-        if coupon_row[0] is not None:
-            coupon = coupon_from_row(coupon_row[: len(COUPON_FIELDS)])
+    for user_id, (held, coupon_id, code, redemption_count) in zip(user_ids, rows, strict=True):
+        if coupon_id is not None:
+            values = (coupon_id, book.pk, book.partner_id, code, ASSIGN.target, user_id, now, None, None)
+            coupon = Coupon.from_db(connection.alias, ASSIGNED_FIELDS, (*values, redemption_count))
             coupon.book = book
             results.append(coupon)
         elif book.max_codes_per_user is not None and held >= book.max_codes_per_user:
