@@ -20,6 +20,7 @@ from coupons.services import (
     coupon_unassign,
     coupon_void,
 )
+from coupons.tests.audit import assert_audit_trail_matches_the_coupons
 from coupons.tests.factories import expire, make_coupons
 from couponsite.actors import Actor
 from couponsite.errors import BookExhausted, CouponNotHeld
@@ -213,6 +214,7 @@ def test_the_housekeeping_job_writes_expired_assignments_back_once_with_system_e
     assert sorted(e.user_id for e in events) == ["u0", "u1", "u2"]
     assert {(e.actor_kind, e.actor_id, e.to_state) for e in events} == {("system", "assignment_expiry", "available")}
     assert sorted(e.from_state for e in events) == ["assigned", "assigned", "locked"]
+    assert_audit_trail_matches_the_coupons(book)
 
 
 def test_the_command_writes_back_with_its_own_name(actor):

@@ -11,6 +11,7 @@ from books.tests.factories import BookFactory
 from coupons.batch_assignment import coupons_assign_batch
 from coupons.models import Coupon, CouponEvent, CouponState
 from coupons.services import coupon_assign_code, coupon_assign_random
+from coupons.tests.audit import assert_audit_trail_matches_the_coupons
 from coupons.tests.factories import make_coupons
 from couponsite.bounds import BATCH_USERS_MAX
 from couponsite.errors import BookExhausted, BookInactive, InvalidInput, NotFound
@@ -67,6 +68,7 @@ def test_expired_assignments_come_back_when_the_batch_finds_too_few(actor):
     assert [type(r).__name__ for r in results] == ["Coupon", "BookExhausted", "BookExhausted"]
     assert results[0].pk == old[0].pk
     assert CouponEvent.objects.filter(action="assignment_expired").count() == 1
+    assert_audit_trail_matches_the_coupons(book)
 
 
 @pytest.mark.django_db
@@ -151,6 +153,7 @@ def test_batches_racing_single_assignments_keep_every_limit_exact(actor):
     )
     assert held == dict.fromkeys(users, 2)
     assert CouponEvent.objects.filter(coupon__book=book, action="assign").count() == 200
+    assert_audit_trail_matches_the_coupons(book)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -172,3 +175,4 @@ def test_batches_racing_single_assignments_hand_out_each_code_once(actor):
     assert all(isinstance(r, (Coupon, BookExhausted)) for r in flat)
     assert sum(isinstance(r, BookExhausted) for r in flat) == 150 + 60 - 120
     assert Coupon.objects.filter(book=book, state=CouponState.ASSIGNED).count() == 120
+    assert_audit_trail_matches_the_coupons(book)

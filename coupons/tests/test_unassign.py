@@ -6,6 +6,7 @@ from django.db import connection
 from books.tests.factories import BookFactory
 from coupons.models import Coupon, CouponEvent, CouponState
 from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_unassign, coupon_void
+from coupons.tests.audit import assert_audit_trail_matches_the_coupons
 from coupons.tests.factories import expire, make_coupons
 from couponsite.actors import Actor
 from couponsite.errors import CouponInUse, CouponLocked, CouponNotHeld, CouponVoid, NotFound
@@ -62,6 +63,7 @@ def test_a_locked_coupon_is_refused_until_unlocked_and_an_expired_lock_is_releas
     unassign(coupon, actor)
     actions = list(CouponEvent.objects.filter(coupon=coupon).order_by("id").values_list("action", flat=True))
     assert actions == ["assign", "lock", "lock_expired", "unassign"]
+    assert_audit_trail_matches_the_coupons(coupon.book)
 
 
 def test_a_coupon_with_a_use_taken_is_in_use(actor):
