@@ -9,8 +9,7 @@ from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lo
 from coupons.tests.audit import assert_audit_trail_matches_the_coupons
 from coupons.tests.factories import expire, make_coupons
 from couponsite.actors import Actor
-from couponsite.errors import CouponInUse, CouponLocked, CouponNotHeld, CouponVoid, NotFound
-from redemptions.services import coupon_redeem, redemption_rollback
+from couponsite.errors import CouponLocked, CouponNotHeld, CouponVoid, NotFound
 
 pytestmark = pytest.mark.django_db
 
@@ -64,31 +63,6 @@ def test_a_locked_coupon_is_refused_until_unlocked_and_an_expired_lock_is_releas
     actions = list(CouponEvent.objects.filter(coupon=coupon).order_by("id").values_list("action", flat=True))
     assert actions == ["assign", "lock", "lock_expired", "unassign"]
     assert_audit_trail_matches_the_coupons(coupon.book)
-
-
-def test_a_coupon_with_a_use_taken_is_in_use(actor):
-    coupon = assigned(actor, max_redemptions_per_coupon=3)
-    coupon_redeem(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
-
-    with pytest.raises(CouponInUse):
-        unassign(coupon, actor)
-    assert Coupon.objects.get(pk=coupon.pk).state == CouponState.ASSIGNED
-
-
-def test_a_fully_redeemed_coupon_is_in_use(actor):
-    coupon = assigned(actor)
-    coupon_redeem(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
-
-    with pytest.raises(CouponInUse):
-        unassign(coupon, actor)
-
-
-def test_a_coupon_whose_only_use_was_rolled_back_can_be_given_back(actor):
-    coupon = assigned(actor)
-    _, redemption = coupon_redeem(partner=coupon.partner, code=coupon.code, user_id="alice", actor=actor)
-    redemption_rollback(partner=coupon.partner, redemption_id=redemption.pk, actor=actor)
-
-    assert unassign(coupon, actor).state == CouponState.AVAILABLE
 
 
 def test_another_users_coupon_is_not_held_and_an_unknown_code_not_found(actor):
