@@ -180,8 +180,21 @@ class AssignRandomSerializer(FlatRequestSerializer):
     user_id = user_id_field()
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH},
+        "minItems": 1,
+        "maxItems": BATCH_USERS_MAX,
+        "uniqueItems": True,
+    }
+)
+class UserIdListField(serializers.ListField):
+    """Distinct user ids; a repeated one is refused by the service, which names its index."""
+
+
 class BatchAssignSerializer(serializers.Serializer):
-    user_ids = serializers.ListField(
+    user_ids = UserIdListField(
         child=user_id_field(),
         min_length=1,
         max_length=BATCH_USERS_MAX,
