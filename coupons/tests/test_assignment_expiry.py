@@ -269,3 +269,18 @@ def test_voiding_an_expired_assignment_records_the_expiry_first(actor):
 
     actions = list(CouponEvent.objects.filter(coupon=coupon).order_by("id").values_list("action", flat=True))
     assert actions == ["assign", "assignment_expired", "void"]
+
+
+def test_rows_written_back_together_each_draw_a_new_key_above_the_watermark(actor):
+    book = BookFactory(assignment_ttl_seconds=TTL)
+    make_coupons(book, 60)
+    taken = [assign(book, f"u{i}", actor) for i in range(40)]
+    old_keys = dict(Coupon.objects.filter(book=book, state=CouponState.ASSIGNED).values_list("pk", "sort_key"))
+    for coupon in taken:
+        age(coupon)
+
+    assert assignments_release_expired() == 40
+
+    new_keys = dict(Coupon.objects.filter(pk__in=old_keys).values_list("pk", "sort_key"))
+    assert len(set(new_keys.values())) == 40
+    assert min(new_keys.values()) > max(old_keys.values())
