@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from coupons.models import Add, Clear, Coupon, CouponState, Lifecycle, Param
+from coupons.lifecycle_rows import Add, Clear, Lifecycle, Param
+from coupons.models import Coupon, CouponState
 from coupons.sort_keys import key_above_watermark_sql
 from couponsite.actors import Actor
 from couponsite.db import send_with_next

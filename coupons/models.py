@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.db import models
 from django.db.models import Case, Count, ExpressionWrapper, F, Q, Value, When
 from django.db.models.functions import Upper
-from django_fsm import FSMField, transition
+from django_fsm import FSMField
 
 from books.codes import CODE_REGEX
 from books.models import Book, Partner
+from coupons.lifecycle_rows import Add, Clear, Effect, LifecycleRow, Param, RedrawSortKey
 from couponsite.bounds import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 
@@ -35,77 +34,6 @@ class EventAction(models.TextChoices):
     VOID = "void"
     UNASSIGN = "unassign"
     ASSIGNMENT_EXPIRED = "assignment_expired"
-
-
-# What a transition writes besides the state: each field gets one of these.
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """The value the transition's caller passes under ``name``."""
-
-    name: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Clear:
-    """NULL."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Add:
-    """The field's value plus ``amount``."""
-
-    amount: int
-
-
-@dataclasses.dataclass(frozen=True)
-class RedrawSortKey:
-    """A new secret ``sort_key``, drawn above the book's watermark like the keys
-    of added codes (``coupons.sort_keys``): a coupon that comes back is exactly
-    as likely to be drawn next as any other available one. Written in SQL
-    only; the key never leaves the database."""
-
-
-Effect = Param | Clear | Add | RedrawSortKey
-
-
-@dataclasses.dataclass(frozen=True)
-class Lifecycle:
-    """A transition's row of the lifecycle table beyond django-fsm's source and
-    target: the event it records and the fields it writes."""
-
-    action: EventAction
-    writes: Mapping[str, Effect]
-
-
-class _LifecycleRow:
-    """One row of the lifecycle table in the model's body. When the class is
-    made, the row becomes a django-fsm transition method of the same name whose
-    body is the row's ``writes``: the table is the model's transitions, so the
-    one function that performs a transition (``coupons.lifecycle``) and any
-    set-based SQL are made from the same row."""
-
-    def __init__(self, *, source: str | list[str], target: str, action: EventAction, writes: Mapping[str, Effect]):
-        self.source, self.target = source, target
-        self.lifecycle = Lifecycle(action=action, writes=writes)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        writes = self.lifecycle.writes
-        wanted = {effect.name for effect in writes.values() if isinstance(effect, Param)}
-
-        def change(coupon: Coupon, **params: Any) -> None:
-            if set(params) != wanted:
-                raise TypeError(f"{name}() takes {sorted(wanted)}, not {sorted(params)}")
-            for field, effect in writes.items():
-                if isinstance(effect, Param):
-                    setattr(coupon, field, params[effect.name])
-                elif isinstance(effect, Clear):
-                    setattr(coupon, field, None)
-                elif isinstance(effect, Add):
-                    setattr(coupon, field, getattr(coupon, field) + effect.amount)
-
-        change.__name__ = change.__qualname__ = name
-        custom = {"lifecycle": self.lifecycle}
-        setattr(owner, name, transition(field="state", source=self.source, target=self.target, custom=custom)(change))
 
 
 RELEASE_LOCK: Mapping[str, Effect] = {"lock_id": Clear(), "locked_until": Clear()}
@@ -332,55 +260,55 @@ class Coupon(models.Model):
     # The lifecycle table: source and target (django-fsm), the event each
     # transition records and the fields it writes. Services take the lock, check
     # the rules and call coupons.lifecycle.coupon_transition with one of these.
-    assign = _LifecycleRow(
+    assign = LifecycleRow(
         source=CouponState.AVAILABLE,
         target=CouponState.ASSIGNED,
         action=EventAction.ASSIGN,
         writes={"user_id": Param("user_id"), "assigned_at": Param("at")},
     )
-    lock = _LifecycleRow(
+    lock = LifecycleRow(
         source=CouponState.ASSIGNED,
         target=CouponState.LOCKED,
         action=EventAction.LOCK,
         writes={"lock_id": Param("lock_id"), "locked_until": Param("until")},
     )
-    unlock = _LifecycleRow(
+    unlock = LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.ASSIGNED, action=EventAction.UNLOCK, writes=RELEASE_LOCK
     )
-    expire_lock = _LifecycleRow(
+    expire_lock = LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.ASSIGNED, action=EventAction.LOCK_EXPIRED, writes=RELEASE_LOCK
     )
-    redeem_partially = _LifecycleRow(
+    redeem_partially = LifecycleRow(
         source=[CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.ASSIGNED,
         action=EventAction.REDEEM,
         writes=TAKE_A_USE,
     )
-    redeem_fully = _LifecycleRow(
+    redeem_fully = LifecycleRow(
         source=[CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.REDEEMED,
         action=EventAction.REDEEM,
         writes=TAKE_A_USE,
     )
-    roll_back_redemption = _LifecycleRow(
+    roll_back_redemption = LifecycleRow(
         source=[CouponState.REDEEMED, CouponState.ASSIGNED],
         target=CouponState.ASSIGNED,
         action=EventAction.ROLLBACK,
         writes=GIVE_A_USE_BACK,
     )
-    roll_back_redemption_while_locked = _LifecycleRow(
+    roll_back_redemption_while_locked = LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.LOCKED, action=EventAction.ROLLBACK, writes=GIVE_A_USE_BACK
     )
-    unassign = _LifecycleRow(
+    unassign = LifecycleRow(
         source=CouponState.ASSIGNED, target=CouponState.AVAILABLE, action=EventAction.UNASSIGN, writes=RETURN_TO_POOL
     )
-    expire_assignment = _LifecycleRow(
+    expire_assignment = LifecycleRow(
         source=[CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.AVAILABLE,
         action=EventAction.ASSIGNMENT_EXPIRED,
         writes=RETURN_TO_POOL,
     )
-    void = _LifecycleRow(
+    void = LifecycleRow(
         source=[CouponState.AVAILABLE, CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.VOID,
         action=EventAction.VOID,
