@@ -140,6 +140,16 @@ REDEEMED_COUPON = {
         "metadata": {"order_id": "A-1001"},
     },
 }
+REDEMPTION = {
+    "id": "5d1e2f8a-3b4c-4d5e-8f9a-0b1c2d3e4f5a",
+    "code": "7KQ2-XW9M-4TRP",
+    "book_id": 7,
+    "user_id": "customer-42",
+    "created_at": "2026-03-02T10:01:00Z",
+    "metadata": {"order_id": "A-1001"},
+    "rolled_back_at": None,
+    "rollback_reason": None,
+}
 EVENT = {
     "id": 31,
     "action": "assign",

@@ -250,6 +250,19 @@ class RedeemedCouponSerializer(CouponSerializer):
     redemption = RedemptionSerializer()
 
 
+class RedemptionDetailSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="coupon.code", read_only=True)
+    book_id = serializers.IntegerField(source="coupon.book_id", read_only=True)
+    rollback_reason = serializers.SerializerMethodField(help_text="Null until the redemption is rolled back.")
+
+    class Meta:
+        model = Redemption
+        fields = ["id", "code", "book_id", "user_id", "created_at", "metadata", "rolled_back_at", "rollback_reason"]
+
+    def get_rollback_reason(self, redemption: Redemption) -> str | None:
+        return redemption.rollback_reason if redemption.is_rolled_back else None
+
+
 class CouponEventSerializer(serializers.ModelSerializer):
     actor_id = serializers.SerializerMethodField(help_text="The API key prefix for API calls; null otherwise.")
     redemption_id = serializers.UUIDField(allow_null=True, read_only=True)

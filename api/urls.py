@@ -6,7 +6,13 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
-from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.coupons import (
+    CouponCodeViewSet,
+    CouponRedemptionViewSet,
+    CouponViewSet,
+    RedemptionViewSet,
+    UserCouponViewSet,
+)
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
 
@@ -31,7 +37,9 @@ v1 = [
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
     path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
+    path("coupons/<str:code>/redemptions", CouponRedemptionViewSet.as_view({"get": "list"}), name="coupon-redemptions"),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
+    path("redemptions/<uuid:redemption_id>", RedemptionViewSet.as_view({"get": "retrieve"}), name="redemption"),
     path(
         "redemptions/<uuid:redemption_id>/rollback",
         RedemptionViewSet.as_view({"post": "rollback"}),

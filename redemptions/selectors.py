@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from books.models import Book
+from books.models import Book, Partner
+from coupons.models import Coupon
+from couponsite.errors import NotFound
 from redemptions.models import Redemption
 
 DAYS = 30
+
+
+def redemption_get(*, partner: Partner, redemption_id: uuid.UUID) -> Redemption:
+    """The partner's redemption; another partner's is as missing as one that never was."""
+    redemption = Redemption.objects.select_related("coupon").filter(pk=redemption_id, coupon__partner=partner).first()
+    if redemption is None:
+        raise NotFound("No such redemption")
+    return redemption
+
+
+def redemption_list_for_coupon(*, coupon: Coupon) -> QuerySet[Redemption]:
+    """The coupon's redemptions, rolled back ones included (the pagination orders them)."""
+    return Redemption.objects.filter(coupon=coupon).select_related("coupon")
 
 
 def redemptions_per_day(*, book: Book, today: date | None = None, days: int = DAYS) -> list[tuple[date, int]]:

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from api import schema
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
-from api.pagination import CouponCursorPagination
+from api.pagination import CouponCursorPagination, RedemptionCursorPagination
 from api.serializers import (
     AssignRandomSerializer,
     CouponEventSerializer,
@@ -18,6 +18,7 @@ from api.serializers import (
     LockedCouponSerializer,
     RedeemedCouponSerializer,
     RedeemSerializer,
+    RedemptionDetailSerializer,
     RollbackSerializer,
     UnlockSerializer,
     UserSerializer,
@@ -30,6 +31,7 @@ from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
 from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_unlock
 from couponsite.errors import ErrorCode
+from redemptions.selectors import redemption_get, redemption_list_for_coupon
 from redemptions.services import coupon_redeem, redemption_rollback
 
 TAG = ["coupons"]
@@ -228,7 +230,34 @@ class UserCouponViewSet(PartnerViewSet):
         return self.get_paginated_response(CouponSerializer(page, many=True).data)
 
 
+class CouponRedemptionViewSet(PartnerViewSet):
+    pagination_class = RedemptionCursorPagination
+
+    @extend_schema(
+        operation_id="coupons_redemptions",
+        tags=TAG,
+        summary="A coupon's redemptions, oldest first, rolled back ones included",
+        responses={200: RedemptionDetailSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("Redemptions", schema.REDEMPTION)],
+    )
+    @failed_reads_limited
+    def list(self, request: Request, code: str) -> Response:
+        page = self.paginate_queryset(redemption_list_for_coupon(coupon=coupon_get(partner=self.partner, code=code)))
+        return self.get_paginated_response(RedemptionDetailSerializer(page, many=True).data)
+
+
 class RedemptionViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="redemptions_retrieve",
+        tags=["redemptions"],
+        summary="A redemption, with its rollback if it was rolled back",
+        responses={200: RedemptionDetailSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A redemption", schema.REDEMPTION)],
+    )
+    def retrieve(self, request: Request, redemption_id: str) -> Response:
+        redemption = redemption_get(partner=self.partner, redemption_id=redemption_id)
+        return Response(RedemptionDetailSerializer(redemption).data)
+
     @extend_schema(
         operation_id="redemptions_rollback",
         tags=["redemptions"],
