@@ -140,6 +140,15 @@ REDEEMED_COUPON = {
         "metadata": {"order_id": "A-1001"},
     },
 }
+STATS = {
+    "book_id": 7,
+    "counts": COUNTS,
+    "days": [
+        {"date": "2026-03-01", "assignments": 0, "redemptions": 0},
+        {"date": "2026-03-02", "assignments": 2, "redemptions": 1},
+    ],
+    "days_left": 34993.0,
+}
 REDEMPTION = {
     "id": "5d1e2f8a-3b4c-4d5e-8f9a-0b1c2d3e4f5a",
     "code": "7KQ2-XW9M-4TRP",

@@ -24,6 +24,7 @@ from couponsite.bounds import (
     LIMIT_MAX,
     NAME_MAX_LENGTH,
     REASON_MAX_LENGTH,
+    STATS_DAYS_MAX,
     USER_ID_MAX_LENGTH,
     metadata_problem,
     user_id_problem,
@@ -96,6 +97,29 @@ class BookCountsSerializer(serializers.Serializer):
     redeemed = serializers.IntegerField()
     void = serializers.IntegerField()
     total = serializers.IntegerField()
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=STATS_DAYS_MAX, default=30, help_text="How many UTC days, today included."
+    )
+
+
+class DaySerializer(serializers.Serializer):
+    date = serializers.DateField(source="day")
+    assignments = serializers.IntegerField()
+    redemptions = serializers.IntegerField(help_text="Rolled back ones left out: their use was given back.")
+
+
+class BookStatsSerializer(serializers.Serializer):
+    book_id = serializers.IntegerField()
+    counts = BookCountsSerializer(help_text="Coupons by state as partners see it (an expired lock is assigned).")
+    days = DaySerializer(many=True, help_text="Oldest first, every day included.")
+    days_left = serializers.FloatField(
+        allow_null=True,
+        help_text="Days until no coupon is available at the last 7 days' assignment rate; null when nothing "
+        "was assigned in them.",
+    )
 
 
 class BookSerializer(serializers.Serializer):

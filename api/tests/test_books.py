@@ -160,3 +160,25 @@ def test_book_coupons_filter_by_effective_state_and_user(tenant):
 def test_an_unknown_state_filter_is_a_validation_error(tenant):
     response = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/coupons?state=lost")
     assert assert_problem(response, 400, "validation_error")["errors"][0]["field"] == "state"
+
+
+def test_book_stats_count_by_state_and_day(tenant, other):
+    coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id="u", actor=Actor.system("test"))
+
+    response = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/stats?days=3")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert set(body) == {"book_id", "counts", "days", "days_left"}
+    assert body["counts"]["assigned"] == 1
+    assert [set(day) for day in body["days"]] == [{"date", "assignments", "redemptions"}] * 3
+    assert [day["assignments"] for day in body["days"]] == [0, 0, 1]
+    assert body["days_left"] == 28.0  # 4 available, 1 assigned in 7 days
+    assert len(tenant.client.get(f"/api/v1/books/{tenant.book.pk}/stats").json()["days"]) == 30
+    assert_problem(other.client.get(f"/api/v1/books/{tenant.book.pk}/stats"), 404, "not_found")
+
+
+@pytest.mark.parametrize("days", ["0", "367", "x", "1.5"])
+def test_book_stats_days_out_of_range(tenant, days):
+    response = tenant.client.get(f"/api/v1/books/{tenant.book.pk}/stats?days={days}")
+    assert assert_problem(response, 400, "validation_error")["errors"][0]["field"] == "days"

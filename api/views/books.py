@@ -13,12 +13,14 @@ from api.parsers import JSONParser
 from api.serializers import (
     BookDetailSerializer,
     BookSerializer,
+    BookStatsSerializer,
     BookWriteSerializer,
     CodesGenerateSerializer,
     CodesUploadFileSerializer,
     CodesUploadJSONSerializer,
     CouponSerializer,
     CreatedSerializer,
+    StatsQuerySerializer,
 )
 from api.views.base import PartnerViewSet
 from books.models import Book
@@ -30,6 +32,7 @@ from coupons.models import Coupon
 from coupons.selectors import book_state_counts, coupon_list_for_book
 from couponsite.bounds import CODES_PER_REQUEST_MAX
 from couponsite.errors import ErrorCode
+from redemptions.selectors import book_stats
 
 TAG = ["books"]
 BOOK_REQUEST = {"name": "Spring sale", "description": "10 % off shoes", "max_codes_per_user": 1}
@@ -155,6 +158,24 @@ class BookUploadViewSet(PartnerViewSet):
             upload = self.parsed(CodesUploadFileSerializer)["file"]
             created = codes_import_csv(book=book, stream=upload, max_count=CODES_PER_REQUEST_MAX)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
+
+
+class BookStatsViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="books_stats",
+        tags=TAG,
+        summary="A book's coupons by state, assignments and redemptions per day, and days left",
+        parameters=[StatsQuerySerializer],
+        responses={200: BookStatsSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("Statistics", schema.STATS)],
+    )
+    def retrieve(self, request: Request, book_id: int) -> Response:
+        book = book_get(partner=self.partner, book_id=book_id)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = book_stats(book=book, days=query.validated_data["days"])
+        body = {"book_id": book.pk, "counts": stats.counts, "days": stats.days, "days_left": stats.days_left}
+        return Response(BookStatsSerializer(body).data)
 
 
 class BookCouponViewSet(PartnerViewSet):
