@@ -14,6 +14,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from books.codes import CUSTOM_CHARSET_LENGTH
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
@@ -75,6 +76,12 @@ class MetadataField(serializers.DictField):
         return data
 
 
+CHARSET_HELP = (
+    "What '#' draws from: `unambiguous` (the default: 23456789ABCDEFGHJKMNPQRSTUVWXYZ), `numeric`, `alphabetic` "
+    "(A-Z), `alphanumeric` (0-9 A-Z), or 10 to 64 characters of your own (A-Z a-z 0-9 - _), distinct in any case."
+)
+
+
 class BookWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH)
     description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
@@ -87,6 +94,7 @@ class BookWriteSerializer(serializers.Serializer):
     code_pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Default pattern for generation; '#' is random."
     )
+    charset = serializers.CharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=CHARSET_HELP)
     is_active = serializers.BooleanField(required=False)
 
 
@@ -131,6 +139,7 @@ class BookSerializer(serializers.Serializer):
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     code_pattern = serializers.CharField()
+    charset = serializers.CharField()
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
 
@@ -143,6 +152,9 @@ class CodesGenerateSerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
     pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Defaults to the book's code_pattern."
+    )
+    charset = serializers.CharField(
+        max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=f"Defaults to the book's charset. {CHARSET_HELP}"
     )
 
 

@@ -154,7 +154,7 @@ class BookAdmin(admin.ModelAdmin):
         (None, {"fields": ["partner", "name", "description", "is_active"]}),
         ("Limits", {"fields": ["max_codes_per_user", "max_redemptions_per_coupon"]}),
         ("Validity window", {"fields": ["valid_from", "valid_until"]}),
-        ("Codes", {"fields": ["code_pattern"]}),
+        ("Codes", {"fields": ["code_pattern", "charset"]}),
     ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Book | None = None) -> list[str]:

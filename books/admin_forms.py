@@ -23,6 +23,7 @@ BOOK_FIELDS = [
     "valid_from",
     "valid_until",
     "code_pattern",
+    "charset",
     "is_active",
 ]
 

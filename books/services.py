@@ -9,7 +9,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from books.codes import pattern_keyspace
+from books.codes import ALPHABET, DEFAULT_CHARSET, charset_alphabet, pattern_keyspace
 from books.models import DEFAULT_CODE_PATTERN, Book, Partner, PartnerAPIKey
 from couponsite.bounds import LIMIT_MAX
 from couponsite.errors import InvalidInput, NotFound
@@ -94,8 +94,13 @@ def book_validate(book: Book) -> None:
         value = getattr(book, field)
         if value is not None and not 1 <= value <= LIMIT_MAX:
             errors.append({"field": field, "detail": f"Must be empty or between 1 and {LIMIT_MAX}."})
+    alphabet = ALPHABET
     try:
-        pattern_keyspace(book.code_pattern)
+        alphabet = charset_alphabet(book.charset)
+    except InvalidInput as error:
+        errors.extend(error.errors)
+    try:
+        pattern_keyspace(book.code_pattern, alphabet)
     except InvalidInput as error:
         errors.extend({"field": "code_pattern", "detail": e["detail"]} for e in error.errors)
     if errors:
@@ -112,6 +117,7 @@ def book_create(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     code_pattern: str = DEFAULT_CODE_PATTERN,
+    charset: str = DEFAULT_CHARSET,
     is_active: bool = True,
 ) -> Book:
     book = Book(
@@ -123,6 +129,7 @@ def book_create(
         valid_from=valid_from,
         valid_until=valid_until,
         code_pattern=code_pattern,
+        charset=charset,
         is_active=is_active,
     )
     book_validate(book)
@@ -140,6 +147,7 @@ def book_update(
     valid_from: datetime | Unchanged | None = UNCHANGED,
     valid_until: datetime | Unchanged | None = UNCHANGED,
     code_pattern: str | Unchanged = UNCHANGED,
+    charset: str | Unchanged = UNCHANGED,
     is_active: bool | Unchanged = UNCHANGED,
 ) -> Book:
     """Change the fields given; returns the book as stored.
@@ -159,6 +167,7 @@ def book_update(
             "valid_from": valid_from,
             "valid_until": valid_until,
             "code_pattern": code_pattern,
+            "charset": charset,
             "is_active": is_active,
         }.items()
         if value is not UNCHANGED

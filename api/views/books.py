@@ -107,8 +107,9 @@ class BookViewSet(PartnerViewSet):
         tags=TAG,
         summary="Add random codes to a book",
         description=(
-            "`#` in the pattern is one random character of `23456789ABCDEFGHJKMNPQRSTUVWXYZ`, anything else is "
-            "literal. Refused when the pattern's keyspace is under 10,000 x the codes the book would hold."
+            "`#` in the pattern is one random character of the charset (the book's unless given), anything else "
+            "is literal. Refused when the keyspace is under 10,000 x the codes of that shape the partner would "
+            "hold in all its books."
         ),
         parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=CodesGenerateSerializer,
@@ -123,7 +124,11 @@ class BookViewSet(PartnerViewSet):
         book = book_get(partner=self.partner, book_id=book_id)
         data = self.parsed(CodesGenerateSerializer)
         created = codes_generate(
-            book=book, count=data["count"], pattern=data.get("pattern"), max_count=CODES_PER_REQUEST_MAX
+            book=book,
+            count=data["count"],
+            pattern=data.get("pattern"),
+            charset=data.get("charset"),
+            max_count=CODES_PER_REQUEST_MAX,
         )
         return Response({"created": created}, status=status.HTTP_201_CREATED)
 
