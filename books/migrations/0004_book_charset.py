@@ -4,19 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('books', '0003_partner_name_unique_in_any_case'),
+        ("books", "0003_partner_name_unique_in_any_case"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='book',
-            name='charset',
-            field=models.CharField(default='unambiguous', help_text="What '#' draws from: unambiguous, numeric, alphabetic, alphanumeric, or 10 to 64 characters of its own.", max_length=64),
+            model_name="book",
+            name="charset",
+            field=models.CharField(
+                default="unambiguous",
+                help_text="What '#' draws from: unambiguous, numeric, alphabetic, alphanumeric, or 10 to 64 characters of its own.",
+                max_length=64,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='book',
-            constraint=models.CheckConstraint(condition=models.Q(('charset__in', ['unambiguous', 'numeric', 'alphabetic', 'alphanumeric']), ('charset__regex', '^[A-Za-z0-9_-]{10,64}$'), _connector='OR'), name='book_charset_valid'),
+            model_name="book",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("charset__in", ["unambiguous", "numeric", "alphabetic", "alphanumeric"]),
+                    ("charset__regex", "^[A-Za-z0-9_-]{10,64}$"),
+                    _connector="OR",
+                ),
+                name="book_charset_valid",
+            ),
         ),
     ]
