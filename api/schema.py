@@ -109,8 +109,10 @@ BOOK = {
     "valid_from": "2026-03-01T00:00:00Z",
     "valid_until": "2026-06-01T00:00:00Z",
     "code_pattern": "####-####-####",
+    "charset": "unambiguous",
     "is_active": True,
     "created_at": "2026-02-20T09:30:00Z",
+    "metadata": {},
 }
 COUNTS = {"available": 9997, "assigned": 2, "locked": 0, "redeemed": 1, "void": 0, "total": 10000}
 COUPON = {
@@ -122,6 +124,7 @@ COUPON = {
     "locked_until": None,
     "redemption_count": 0,
     "redemptions_remaining": 1,
+    "metadata": {},
 }
 LOCKED_COUPON = {
     **COUPON,

@@ -76,6 +76,7 @@ class MetadataField(serializers.DictField):
         return data
 
 
+METADATA_HELP = "Your own data: a JSON object of at most 4 KB. A PATCH replaces the whole object."
 CHARSET_HELP = (
     "What '#' draws from: `unambiguous` (the default: 23456789ABCDEFGHJKMNPQRSTUVWXYZ), `numeric`, `alphabetic` "
     "(A-Z), `alphanumeric` (0-9 A-Z), or 10 to 64 characters of your own (A-Z a-z 0-9 - _), distinct in any case."
@@ -96,6 +97,7 @@ class BookWriteSerializer(serializers.Serializer):
     )
     charset = serializers.CharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=CHARSET_HELP)
     is_active = serializers.BooleanField(required=False)
+    metadata = MetadataField(required=False, help_text=METADATA_HELP)
 
 
 class BookCountsSerializer(serializers.Serializer):
@@ -142,6 +144,7 @@ class BookSerializer(serializers.Serializer):
     charset = serializers.CharField()
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    metadata = serializers.DictField()
 
 
 class BookDetailSerializer(BookSerializer):
@@ -207,6 +210,10 @@ class UnlockSerializer(FlatRequestSerializer):
     lock_id = serializers.UUIDField()
 
 
+class CouponMetadataSerializer(serializers.Serializer):
+    metadata = MetadataField(help_text=METADATA_HELP)
+
+
 class RedeemSerializer(FlatRequestSerializer):
     user_id = user_id_field()
     lock_id = serializers.UUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
@@ -234,6 +241,7 @@ class CouponNow:
     redemptions_remaining: int | None
     lock_id: uuid.UUID | None
     redemption: Redemption | None
+    metadata: dict
 
     @classmethod
     def of(cls, coupon: Coupon, *, now: datetime, redemption: Redemption | None = None) -> CouponNow:
@@ -249,6 +257,7 @@ class CouponNow:
             redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
             lock_id=coupon.lock_id if live else None,
             redemption=redemption,
+            metadata=coupon.metadata,
         )
 
 
@@ -263,6 +272,7 @@ class CouponSerializer(serializers.Serializer):
     locked_until = serializers.DateTimeField(allow_null=True, help_text="Set while a lock is live.")
     redemption_count = serializers.IntegerField()
     redemptions_remaining = serializers.IntegerField(allow_null=True, help_text="null means unlimited.")
+    metadata = serializers.DictField(help_text="Your own data, set with PATCH /coupons/{code}.")
 
     def to_representation(self, coupon: Coupon | CouponNow) -> dict[str, Any]:
         if isinstance(coupon, Coupon):

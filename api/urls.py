@@ -2,7 +2,6 @@
 table of DESIGN.md exactly (no trailing slash)."""
 
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from api.views.books import BookCouponViewSet, BookStatsViewSet, BookUploadViewSet, BookViewSet
@@ -15,12 +14,6 @@ from api.views.coupons import (
 )
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
-
-
-class SchemaAsJson(RedirectView):
-    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
-        return f"{super().get_redirect_url(*args, **kwargs)}?format=json"
-
 
 v1 = [
     path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
@@ -36,7 +29,7 @@ v1 = [
     path("coupons/lock/<str:code>", CouponCodeViewSet.as_view({"post": "lock"}), name="coupon-lock"),
     path("coupons/unlock/<str:code>", CouponCodeViewSet.as_view({"post": "unlock"}), name="coupon-unlock"),
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
-    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
+    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
     path("coupons/<str:code>/redemptions", CouponRedemptionViewSet.as_view({"get": "list"}), name="coupon-redemptions"),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
@@ -55,8 +48,4 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
     path("api/problems/<str:code>", problem_type, name="problem-type"),
-    # The original service's addresses of its docs and schema.
-    path("docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
-    path("redoc", RedirectView.as_view(pattern_name="redoc", permanent=True)),
-    path("openapi.json", SchemaAsJson.as_view(pattern_name="schema", permanent=True)),
 ]

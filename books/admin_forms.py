@@ -25,6 +25,7 @@ BOOK_FIELDS = [
     "code_pattern",
     "charset",
     "is_active",
+    "metadata",
 ]
 
 

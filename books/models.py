@@ -62,6 +62,7 @@ class Book(models.Model):
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, db_default={}, blank=True)  # the partner's own data
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from books.codes import ALPHABET, DEFAULT_CHARSET, charset_alphabet, pattern_keyspace
 from books.models import DEFAULT_CODE_PATTERN, Book, Partner, PartnerAPIKey
-from couponsite.bounds import LIMIT_MAX
+from couponsite.bounds import LIMIT_MAX, metadata_problem
 from couponsite.errors import InvalidInput, NotFound
 
 
@@ -90,6 +90,9 @@ def book_validate(book: Book) -> None:
         errors.append({"field": "name", "detail": "This field is required."})
     if book.valid_from and book.valid_until and book.valid_until <= book.valid_from:
         errors.append({"field": "valid_until", "detail": "Must be later than valid_from."})
+    metadata_error = metadata_problem(book.metadata)
+    if metadata_error:
+        errors.append({"field": "metadata", "detail": metadata_error})
     for field in ("max_codes_per_user", "max_redemptions_per_coupon"):
         value = getattr(book, field)
         if value is not None and not 1 <= value <= LIMIT_MAX:
@@ -119,6 +122,7 @@ def book_create(
     code_pattern: str = DEFAULT_CODE_PATTERN,
     charset: str = DEFAULT_CHARSET,
     is_active: bool = True,
+    metadata: dict | None = None,
 ) -> Book:
     book = Book(
         partner=partner,
@@ -131,6 +135,7 @@ def book_create(
         code_pattern=code_pattern,
         charset=charset,
         is_active=is_active,
+        metadata={} if metadata is None else metadata,
     )
     book_validate(book)
     book.save()
@@ -149,6 +154,7 @@ def book_update(
     code_pattern: str | Unchanged = UNCHANGED,
     charset: str | Unchanged = UNCHANGED,
     is_active: bool | Unchanged = UNCHANGED,
+    metadata: dict | Unchanged = UNCHANGED,
 ) -> Book:
     """Change the fields given; returns the book as stored.
 
@@ -169,6 +175,7 @@ def book_update(
             "code_pattern": code_pattern,
             "charset": charset,
             "is_active": is_active,
+            "metadata": metadata,
         }.items()
         if value is not UNCHANGED
     }

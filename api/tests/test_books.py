@@ -23,6 +23,7 @@ BOOK_FIELDS = {
     "charset",
     "is_active",
     "created_at",
+    "metadata",
 }
 
 

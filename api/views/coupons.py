@@ -13,6 +13,7 @@ from api.pagination import CouponCursorPagination, RedemptionCursorPagination
 from api.serializers import (
     AssignRandomSerializer,
     CouponEventSerializer,
+    CouponMetadataSerializer,
     CouponNow,
     CouponSerializer,
     LockedCouponSerializer,
@@ -29,7 +30,13 @@ from api.throttles import failed_lookups_limited, failed_reads_limited
 from api.views.base import PartnerViewSet
 from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
-from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_unlock
+from coupons.services import (
+    coupon_assign_code,
+    coupon_assign_random,
+    coupon_lock,
+    coupon_set_metadata,
+    coupon_unlock,
+)
 from couponsite.errors import ErrorCode
 from redemptions.selectors import redemption_get, redemption_list_for_coupon
 from redemptions.services import coupon_redeem, redemption_rollback
@@ -88,6 +95,26 @@ class CouponViewSet(PartnerViewSet):
     @failed_reads_limited
     def retrieve(self, request: Request, code: str) -> Response:
         return Response(rendered(CouponSerializer, coupon_get(partner=self.partner, code=code)))
+
+    @extend_schema(
+        operation_id="coupons_update",
+        tags=TAG,
+        summary="Replace a coupon's metadata",
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
+        request=CouponMetadataSerializer,
+        responses={200: CouponSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
+        examples=[
+            schema.example("Metadata", {"metadata": {"campaign": "spring"}}, request=True),
+            schema.example("Updated", {**schema.COUPON, "metadata": {"campaign": "spring"}}),
+        ],
+    )
+    @idempotent
+    @failed_reads_limited
+    def partial_update(self, request: Request, code: str) -> Response:
+        metadata = self.parsed(CouponMetadataSerializer)["metadata"]
+        return Response(
+            rendered(CouponSerializer, coupon_set_metadata(partner=self.partner, code=code, metadata=metadata))
+        )
 
     @extend_schema(
         operation_id="coupons_history",
