@@ -27,6 +27,12 @@ ATTACKER = "192.0.2.66"
 PROXY = "10.0.0.2"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Each login hashes a password; the tests log in a hundred times."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def alice():
     return get_user_model().objects.create_user(username="alice", password=PASSWORD, is_staff=True)
