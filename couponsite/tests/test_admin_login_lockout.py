@@ -210,4 +210,5 @@ def test_a_client_that_is_not_the_proxy_cannot_escape_its_lockout_with_a_new_for
 def test_with_the_default_proxy_list_a_remote_client_is_known_by_its_own_address(alice):
     fail_until_locked("alice", peer=ATTACKER, forwarded_for=OFFICE)
 
+    assert not logged_in(log_in("alice", PASSWORD, peer=ATTACKER, forwarded_for=HOME))
     assert logged_in(log_in("alice", PASSWORD, peer=OFFICE))
