@@ -136,6 +136,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", def
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
 AXES_CLIENT_IP_CALLABLE = "couponsite.client_address.request_client_address"
 # Failures are logged at WARNING with the username and the address; the
 # password is always masked, in the logs and in the stored attempts.

@@ -193,6 +193,23 @@ def test_a_bad_csv_lists_its_rejected_rows_and_stores_nothing(page, live_server)
     screenshot(page, "book-page-after-rejected-upload")
 
 
+def test_after_the_failure_limit_the_login_page_says_the_account_is_locked(page, live_server):
+    user = staff_user(role=COUPON_MANAGERS)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill("not " + PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+    playwright_sync.expect(page.get_by_role("heading", name="Account locked: too many login attempts")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "login-locked-out.png", full_page=True)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    playwright_sync.expect(page.get_by_role("heading", name="Account locked: too many login attempts")).to_be_visible()
+
+
 @pytest.mark.parametrize(("path", "rendered"), [("/api/docs/", ".opblock"), ("/api/redoc/", "[role=menuitem]")])
 def test_the_api_docs_render_under_their_content_security_policy(page, live_server, path, rendered):
     page.goto(f"{live_server.url}{path}")
