@@ -16,6 +16,7 @@ from django.db.models import F
 from django.test import Client, override_settings
 
 from couponsite.client_address import DEFAULT_FORWARDED_ALLOW_IPS
+from couponsite.tests.test_settings import django
 
 pytestmark = pytest.mark.django_db
 
@@ -200,7 +201,7 @@ def test_a_client_that_is_not_the_proxy_cannot_frame_another_address(alice):
 
 @override_settings(FORWARDED_ALLOW_IPS=PROXY)
 def test_a_client_that_is_not_the_proxy_cannot_escape_its_lockout_with_a_new_forwarded_address(alice):
-    for spoofed in range(settings.AXES_FAILURE_LIMIT):
+    for spoofed in range(settings.AXES_FAILURE_LIMIT):  # a new address each time
         log_in("alice", WRONG, peer=ATTACKER, forwarded_for=f"198.51.100.{spoofed}")
 
     assert not logged_in(log_in("alice", PASSWORD, peer=ATTACKER, forwarded_for=HOME))
@@ -212,3 +213,16 @@ def test_with_the_default_proxy_list_a_remote_client_is_known_by_its_own_address
 
     assert not logged_in(log_in("alice", PASSWORD, peer=ATTACKER, forwarded_for=HOME))
     assert logged_in(log_in("alice", PASSWORD, peer=OFFICE))
+
+
+def test_the_limit_and_the_cool_off_come_from_the_environment():
+    result = django(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.AXES_FAILURE_LIMIT, settings.AXES_COOLOFF_TIME)",
+        DJANGO_ENV="test",
+        ADMIN_LOGIN_FAILURE_LIMIT="3",
+        ADMIN_LOGIN_COOLOFF_MINUTES="90",
+    )
+
+    assert result.stdout.splitlines()[-1] == "3 1:30:00"
