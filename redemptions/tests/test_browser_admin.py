@@ -58,6 +58,9 @@ def page(monkeypatch):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
+        # expect() has a 5 s timeout of its own: ReDoc took longer while the
+        # suite's other worker ran beside it.
+        playwright_sync.expect.set_options(timeout=TIMEOUT_MS)
         page = context.new_page()
         # The pages run under a Content-Security-Policy: anything it blocks
         # (an inline script, an asset from elsewhere) fails the test, except
