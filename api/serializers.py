@@ -14,12 +14,12 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from books.codes import CUSTOM_CHARSET_LENGTH
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
     ASSIGNMENT_TTL_SECONDS_MAX,
     ASSIGNMENT_TTL_SECONDS_MIN,
-    BATCH_USERS_MAX,
     CODE_MAX_LENGTH,
     CODES_PER_REQUEST_MAX,
     DESCRIPTION_MAX_LENGTH,
@@ -27,11 +27,11 @@ from couponsite.bounds import (
     LIMIT_MAX,
     NAME_MAX_LENGTH,
     REASON_MAX_LENGTH,
+    STATS_DAYS_MAX,
     USER_ID_MAX_LENGTH,
     metadata_problem,
     user_id_problem,
 )
-from couponsite.errors import ERRORS, ErrorCode
 from redemptions.models import Redemption
 
 
@@ -78,6 +78,13 @@ class MetadataField(serializers.DictField):
         return data
 
 
+METADATA_HELP = "Your own data: a JSON object of at most 4 KB. A PATCH replaces the whole object."
+CHARSET_HELP = (
+    "What '#' draws from: `unambiguous` (the default: 23456789ABCDEFGHJKMNPQRSTUVWXYZ), `numeric`, `alphabetic` "
+    "(A-Z), `alphanumeric` (0-9 A-Z), or 10 to 64 characters of your own (A-Z a-z 0-9 - _), distinct in any case."
+)
+
+
 TTL_HELP = (
     "Seconds after `assigned_at` at which an assigned coupon with no use taken and no live lock returns to the "
     "pool (reads `available`, no longer counts towards `max_codes_per_user`); null (the default) means never."
@@ -103,7 +110,9 @@ class BookWriteSerializer(serializers.Serializer):
     code_pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Default pattern for generation; '#' is random."
     )
+    charset = serializers.CharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=CHARSET_HELP)
     is_active = serializers.BooleanField(required=False)
+    metadata = MetadataField(required=False, help_text=METADATA_HELP)
 
 
 class BookCountsSerializer(serializers.Serializer):
@@ -113,6 +122,29 @@ class BookCountsSerializer(serializers.Serializer):
     redeemed = serializers.IntegerField()
     void = serializers.IntegerField()
     total = serializers.IntegerField()
+
+
+class StatsQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=STATS_DAYS_MAX, default=30, help_text="How many UTC days, today included."
+    )
+
+
+class DaySerializer(serializers.Serializer):
+    date = serializers.DateField(source="day")
+    assignments = serializers.IntegerField()
+    redemptions = serializers.IntegerField(help_text="Rolled back ones left out: their use was given back.")
+
+
+class BookStatsSerializer(serializers.Serializer):
+    book_id = serializers.IntegerField()
+    counts = BookCountsSerializer(help_text="Coupons by state as partners see it (an expired lock is assigned).")
+    days = DaySerializer(many=True, help_text="Oldest first, every day included.")
+    days_left = serializers.FloatField(
+        allow_null=True,
+        help_text="Days until no coupon is available at the last 7 days' assignment rate; null when nothing "
+        "was assigned in them.",
+    )
 
 
 class BookSerializer(serializers.Serializer):
@@ -125,8 +157,10 @@ class BookSerializer(serializers.Serializer):
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     code_pattern = serializers.CharField()
+    charset = serializers.CharField()
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    metadata = serializers.DictField()
 
 
 class BookDetailSerializer(BookSerializer):
@@ -137,6 +171,9 @@ class CodesGenerateSerializer(serializers.Serializer):
     count = serializers.IntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
     pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Defaults to the book's code_pattern."
+    )
+    charset = serializers.CharField(
+        max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=f"Defaults to the book's charset. {CHARSET_HELP}"
     )
 
 
@@ -180,28 +217,6 @@ class AssignRandomSerializer(FlatRequestSerializer):
     user_id = user_id_field()
 
 
-@extend_schema_field(
-    {
-        "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH},
-        "minItems": 1,
-        "maxItems": BATCH_USERS_MAX,
-        "uniqueItems": True,
-    }
-)
-class UserIdListField(serializers.ListField):
-    """Distinct user ids; a repeated one is refused by the service, which names its index."""
-
-
-class BatchAssignSerializer(serializers.Serializer):
-    user_ids = UserIdListField(
-        child=user_id_field(),
-        min_length=1,
-        max_length=BATCH_USERS_MAX,
-        help_text=f"1 to {BATCH_USERS_MAX:,} distinct user ids; each gets one coupon drawn at random.",
-    )
-
-
 class UserSerializer(FlatRequestSerializer):
     user_id = user_id_field()
 
@@ -209,6 +224,10 @@ class UserSerializer(FlatRequestSerializer):
 class UnlockSerializer(FlatRequestSerializer):
     user_id = user_id_field()
     lock_id = serializers.UUIDField()
+
+
+class CouponMetadataSerializer(serializers.Serializer):
+    metadata = MetadataField(help_text=METADATA_HELP)
 
 
 class RedeemSerializer(FlatRequestSerializer):
@@ -239,6 +258,7 @@ class CouponNow:
     redemptions_remaining: int | None
     lock_id: uuid.UUID | None
     redemption: Redemption | None
+    metadata: dict
 
     @classmethod
     def of(cls, coupon: Coupon, *, now: datetime, redemption: Redemption | None = None) -> CouponNow:
@@ -255,6 +275,7 @@ class CouponNow:
             redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
             lock_id=coupon.lock_id if live else None,
             redemption=redemption,
+            metadata=coupon.metadata,
         )
 
 
@@ -271,6 +292,7 @@ class CouponSerializer(serializers.Serializer):
     locked_until = serializers.DateTimeField(allow_null=True, help_text="Set while a lock is live.")
     redemption_count = serializers.IntegerField()
     redemptions_remaining = serializers.IntegerField(allow_null=True, help_text="null means unlimited.")
+    metadata = serializers.DictField(help_text="Your own data, set with PATCH /coupons/{code}.")
 
     def to_representation(self, coupon: Coupon | CouponNow) -> dict[str, Any]:
         if isinstance(coupon, Coupon):
@@ -294,28 +316,17 @@ class RedeemedCouponSerializer(CouponSerializer):
     redemption = RedemptionSerializer()
 
 
-BATCH_ERROR_CODES = (ErrorCode.ASSIGNMENT_LIMIT_REACHED, ErrorCode.BOOK_EXHAUSTED)
+class RedemptionDetailSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="coupon.code", read_only=True)
+    book_id = serializers.IntegerField(source="coupon.book_id", read_only=True)
+    rollback_reason = serializers.SerializerMethodField(help_text="Null until the redemption is rolled back.")
 
+    class Meta:
+        model = Redemption
+        fields = ["id", "code", "book_id", "user_id", "created_at", "metadata", "rolled_back_at", "rollback_reason"]
 
-class BatchErrorSerializer(serializers.Serializer):
-    code = serializers.ChoiceField(choices=[(code.value, ERRORS[code].when) for code in BATCH_ERROR_CODES])
-    detail = serializers.CharField()
-
-
-class BatchResultSerializer(serializers.Serializer):
-    user_id = serializers.CharField()
-    coupon = CouponSerializer(required=False, help_text="The coupon given; absent when `error` is there.")
-    error = BatchErrorSerializer(required=False, help_text="Why this user got none; absent when `coupon` is there.")
-
-    def to_representation(self, result: tuple[str, Any]) -> dict[str, Any]:
-        user_id, outcome = result
-        if isinstance(outcome, Coupon):
-            return {"user_id": user_id, "coupon": rendered(CouponSerializer, outcome)}
-        return {"user_id": user_id, "error": {"code": outcome.code.value, "detail": outcome.detail}}
-
-
-class BatchAssignResultSerializer(serializers.Serializer):
-    results = BatchResultSerializer(many=True, help_text="One per user, in the request's order.")
+    def get_rollback_reason(self, redemption: Redemption) -> str | None:
+        return redemption.rollback_reason if redemption.is_rolled_back else None
 
 
 class CouponEventSerializer(serializers.ModelSerializer):

@@ -2,19 +2,24 @@
 table of DESIGN.md exactly (no trailing slash)."""
 
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from api.views.books import BookAssignViewSet, BookCouponViewSet, BookUploadViewSet, BookViewSet
-from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.books import (
+    BookAssignViewSet,
+    BookCouponViewSet,
+    BookStatsViewSet,
+    BookUploadViewSet,
+    BookViewSet,
+)
+from api.views.coupons import (
+    CouponCodeViewSet,
+    CouponRedemptionViewSet,
+    CouponViewSet,
+    RedemptionViewSet,
+    UserCouponViewSet,
+)
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
-
-
-class SchemaAsJson(RedirectView):
-    def get_redirect_url(self, *args: object, **kwargs: object) -> str:
-        return f"{super().get_redirect_url(*args, **kwargs)}?format=json"
-
 
 v1 = [
     path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
@@ -24,6 +29,7 @@ v1 = [
     path("books/<int:book_id>/codes/upload", BookUploadViewSet.as_view({"post": "upload"}), name="book-upload"),
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
     path("books/<int:book_id>/coupons/assign", BookAssignViewSet.as_view({"post": "assign"}), name="book-assign"),
+    path("books/<int:book_id>/stats", BookStatsViewSet.as_view({"get": "retrieve"}), name="book-stats"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
     path("coupons/assign/<str:code>", CouponCodeViewSet.as_view({"post": "assign_code"}), name="coupon-assign-code"),
@@ -31,9 +37,11 @@ v1 = [
     path("coupons/unlock/<str:code>", CouponCodeViewSet.as_view({"post": "unlock"}), name="coupon-unlock"),
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
     path("coupons/unassign/<str:code>", CouponCodeViewSet.as_view({"post": "unassign"}), name="coupon-unassign"),
-    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
+    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
+    path("coupons/<str:code>/redemptions", CouponRedemptionViewSet.as_view({"get": "list"}), name="coupon-redemptions"),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
+    path("redemptions/<uuid:redemption_id>", RedemptionViewSet.as_view({"get": "retrieve"}), name="redemption"),
     path(
         "redemptions/<uuid:redemption_id>/rollback",
         RedemptionViewSet.as_view({"post": "rollback"}),
@@ -48,8 +56,4 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema", template_name="api/redoc.html"), name="redoc"),
     path("api/problems/<str:code>", problem_type, name="problem-type"),
-    # The original service's addresses of its docs and schema.
-    path("docs", RedirectView.as_view(pattern_name="swagger-ui", permanent=True)),
-    path("redoc", RedirectView.as_view(pattern_name="redoc", permanent=True)),
-    path("openapi.json", SchemaAsJson.as_view(pattern_name="schema", permanent=True)),
 ]

@@ -24,7 +24,9 @@ BOOK_FIELDS = [
     "valid_from",
     "valid_until",
     "code_pattern",
+    "charset",
     "is_active",
+    "metadata",
 ]
 
 

@@ -60,12 +60,12 @@ WITH wanted AS (
 ), changed AS (
     UPDATE coupons_coupon AS coupon SET {ASSIGN.set_clause_with(user_id="eligible.user_id")}
     FROM pick JOIN eligible USING (slot) WHERE coupon.id = pick.id
-    RETURNING coupon.id, coupon.code, coupon.redemption_count, coupon.user_id,
+    RETURNING coupon.id, coupon.code, coupon.redemption_count, coupon.metadata, coupon.user_id,
         pick.state AS from_state, coupon.state AS to_state
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL}
 )
-SELECT counted.held, changed.id, changed.code, changed.redemption_count
+SELECT counted.held, changed.id, changed.code, changed.redemption_count, changed.metadata
 FROM counted LEFT JOIN changed ON changed.user_id = counted.user_id
 ORDER BY counted.position
 """  # noqa: S608 - built from the lifecycle table and the model's columns, values are parameters
@@ -83,7 +83,9 @@ ASSIGNED_FIELDS = [
     "lock_id",
     "locked_until",
     "redemption_count",
+    "metadata",
 ]
+METADATA = Coupon._meta.get_field("metadata")
 
 
 def checked_batch_user_ids(user_ids: object) -> list[str]:
@@ -143,10 +145,11 @@ def _assign(*, book: Book, user_ids: list[str], actor: Actor, now: datetime) -> 
         cursor.execute(BATCH_ASSIGN_SQL, parameters)
         rows = cursor.fetchall()
     results: list[Result | None] = []
-    for user_id, (held, coupon_id, code, redemption_count) in zip(user_ids, rows, strict=True):
+    for user_id, (held, coupon_id, code, redemption_count, metadata) in zip(user_ids, rows, strict=True):
         if coupon_id is not None:
             values = (coupon_id, book.pk, book.partner_id, code, ASSIGN.target, user_id, now, None, None)
-            coupon = Coupon.from_db(connection.alias, ASSIGNED_FIELDS, (*values, redemption_count))
+            metadata = METADATA.from_db_value(metadata, None, connection)
+            coupon = Coupon.from_db(connection.alias, ASSIGNED_FIELDS, (*values, redemption_count, metadata))
             coupon.book = book
             results.append(coupon)
         elif book.max_codes_per_user is not None and held >= book.max_codes_per_user:

@@ -6,21 +6,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.batch_serializers import BatchAssignResultSerializer, BatchAssignSerializer
 from api.filters import BookCouponFilter, BookFilter, SelectorFilterBackend, filter_values
 from api.idempotency import idempotent
 from api.pagination import BookPagination, CouponCursorPagination
 from api.parsers import JSONParser
 from api.serializers import (
-    BatchAssignResultSerializer,
-    BatchAssignSerializer,
     BookDetailSerializer,
     BookSerializer,
+    BookStatsSerializer,
     BookWriteSerializer,
     CodesGenerateSerializer,
     CodesUploadFileSerializer,
     CodesUploadJSONSerializer,
     CouponSerializer,
     CreatedSerializer,
+    StatsQuerySerializer,
 )
 from api.views.base import PartnerViewSet
 from books.models import Book
@@ -33,6 +34,7 @@ from coupons.models import Coupon
 from coupons.selectors import book_state_counts, coupon_list_for_book
 from couponsite.bounds import CODES_PER_REQUEST_MAX
 from couponsite.errors import ErrorCode
+from redemptions.selectors import book_stats
 
 TAG = ["books"]
 BOOK_REQUEST = {"name": "Spring sale", "description": "10 % off shoes", "max_codes_per_user": 1}
@@ -107,8 +109,9 @@ class BookViewSet(PartnerViewSet):
         tags=TAG,
         summary="Add random codes to a book",
         description=(
-            "`#` in the pattern is one random character of `23456789ABCDEFGHJKMNPQRSTUVWXYZ`, anything else is "
-            "literal. Refused when the pattern's keyspace is under 10,000 x the codes the book would hold."
+            "`#` in the pattern is one random character of the charset (the book's unless given), anything else "
+            "is literal. Refused when the keyspace is under 10,000 x the codes of that shape the partner would "
+            "hold in all its books."
         ),
         parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=CodesGenerateSerializer,
@@ -123,7 +126,11 @@ class BookViewSet(PartnerViewSet):
         book = book_get(partner=self.partner, book_id=book_id)
         data = self.parsed(CodesGenerateSerializer)
         created = codes_generate(
-            book=book, count=data["count"], pattern=data.get("pattern"), max_count=CODES_PER_REQUEST_MAX
+            book=book,
+            count=data["count"],
+            pattern=data.get("pattern"),
+            charset=data.get("charset"),
+            max_count=CODES_PER_REQUEST_MAX,
         )
         return Response({"created": created}, status=status.HTTP_201_CREATED)
 
@@ -158,6 +165,24 @@ class BookUploadViewSet(PartnerViewSet):
             upload = self.parsed(CodesUploadFileSerializer)["file"]
             created = codes_import_csv(book=book, stream=upload, max_count=CODES_PER_REQUEST_MAX)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
+
+
+class BookStatsViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="books_stats",
+        tags=TAG,
+        summary="A book's coupons by state, assignments and redemptions per day, and days left",
+        parameters=[StatsQuerySerializer],
+        responses={200: BookStatsSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("Statistics", schema.STATS)],
+    )
+    def retrieve(self, request: Request, book_id: int) -> Response:
+        book = book_get(partner=self.partner, book_id=book_id)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = book_stats(book=book, days=query.validated_data["days"])
+        body = {"book_id": book.pk, "counts": stats.counts, "days": stats.days, "days_left": stats.days_left}
+        return Response(BookStatsSerializer(body).data)
 
 
 class BookCouponViewSet(PartnerViewSet):

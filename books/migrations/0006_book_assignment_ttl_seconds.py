@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("books", "0003_partner_name_unique_in_any_case"),
+        ("books", "0005_metadata"),
     ]
 
     operations = [

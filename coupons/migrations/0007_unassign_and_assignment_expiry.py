@@ -9,8 +9,8 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("books", "0004_book_assignment_ttl_seconds"),
-        ("coupons", "0005_expect_one_changed_row"),
+        ("books", "0006_book_assignment_ttl_seconds"),
+        ("coupons", "0006_metadata"),
     ]
 
     operations = [
