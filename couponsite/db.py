@@ -31,12 +31,15 @@ def send_with_next(sql: str, params: Any = None) -> Queued:
     return statement
 
 
+# The database did not answer, rather than refused the request: connection
+# refused or dropped, the server shutting down or restarting, a statement or
+# lock wait cut by its timeout, a deadlock or serialization failure. The same
+# request may succeed when retried.
+UNAVAILABLE_ERRORS = (OperationalError, InterfaceError)
+
+
 def database_unavailable(error: BaseException) -> bool:
-    """Whether ``error`` says the database did not answer, rather than refused
-    the request: connection refused or dropped, the server shutting down or
-    restarting, a statement or lock wait cut by its timeout, a deadlock or
-    serialization failure. The same request may succeed when retried."""
-    return isinstance(error, (OperationalError, InterfaceError))
+    return isinstance(error, UNAVAILABLE_ERRORS)
 
 
 @contextlib.contextmanager
