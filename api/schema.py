@@ -63,6 +63,7 @@ def problems(*codes: ErrorCode) -> dict[tuple[int, str], OpenApiResponse]:
         *codes,
         ErrorCode.NOT_ACCEPTABLE,
         ErrorCode.THROTTLED,
+        ErrorCode.SERVICE_UNAVAILABLE,
     ]
     by_status: dict[int, list[ErrorCode]] = {}
     for code in dict.fromkeys(wanted):

@@ -21,6 +21,7 @@ from books.models import Book
 from coupons.models import Coupon
 from coupons.sort_keys import SORT_KEY_MAX, NewSortKeys
 from coupons.staging import BATCH_SIZE, COPY_CHUNK, book_parameters, create_staging, insert_from_staging
+from couponsite.db import bulk_timeouts
 from couponsite.errors import InvalidInput
 from couponsite.locks import LockKind, advisory_xact_lock
 
@@ -62,7 +63,7 @@ def codes_generate(
         raise InvalidInput.field("count", f"At most {max_count:,} codes a request.")
     pattern = book.code_pattern if pattern is None else pattern
     alphabet = charset_alphabet(book.charset if charset is None else charset)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with bulk_timeouts(), transaction.atomic(), connection.cursor() as cursor:
         advisory_xact_lock(LockKind.PARTNER_GENERATION, book.partner_id)
         existing = _codes_of_shape(book=book, pattern=pattern, alphabet=alphabet, adding=count)
         check_keyspace(pattern=pattern, alphabet=alphabet, codes_after=existing + count)

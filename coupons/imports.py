@@ -22,6 +22,7 @@ from coupons.csv_input import Rows, csv_rows, list_rows
 from coupons.sort_keys import RANDOM_KEY, NewSortKeys
 from coupons.staging import BATCH_SIZE, COPY_CHUNK, book_parameters, create_staging, insert_from_staging
 from couponsite.bounds import REJECTED_ROWS_LISTED_MAX
+from couponsite.db import bulk_timeouts
 from couponsite.errors import InvalidInput
 
 Progress = Callable[[int], None]
@@ -66,7 +67,7 @@ def codes_import_csv(
 
 
 def _import_rows(*, book: Book, rows: Rows, source: str, max_count: int | None, progress: Progress | None) -> int:
-    with transaction.atomic(), connection.cursor() as cursor:
+    with bulk_timeouts(), transaction.atomic(), connection.cursor() as cursor:
         keys = NewSortKeys(cursor, book=book)
         staging = create_staging(cursor, "line integer NOT NULL, code text NOT NULL, sort_key bigint NOT NULL")
         if max_count is not None:

@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "couponsite.request_ids.RequestIdMiddleware",
     # No cache may keep an API answer; never an HTML error page under /api/.
     "api.middleware.ApiResponseRules",
+    # A partner request waits on the database so long and no more (503 after).
+    "api.middleware.ApiDatabaseTimeouts",
     "django.middleware.security.SecurityMiddleware",
     # In production gunicorn serves the admin's and the API docs' assets itself
     # (WhiteNoise), from `manage.py collectstatic` output with hashed names;
@@ -113,6 +115,14 @@ else:
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# How long a statement may run, and wait for a lock, inside each transaction
+# (0: no limit), set in the transaction itself (couponsite/postgres/base.py).
+# A partner request past them answers 503 service_unavailable; the bulk loads
+# (generation, import, export: API, admin and commands alike) have their own.
+API_STATEMENT_TIMEOUT_SECONDS = env.float("API_STATEMENT_TIMEOUT_SECONDS", default=5.0)
+API_LOCK_TIMEOUT_SECONDS = env.float("API_LOCK_TIMEOUT_SECONDS", default=2.0)
+BULK_STATEMENT_TIMEOUT_SECONDS = env.float("BULK_STATEMENT_TIMEOUT_SECONDS", default=0.0)
+BULK_LOCK_TIMEOUT_SECONDS = env.float("BULK_LOCK_TIMEOUT_SECONDS", default=20.0)
 
 # Rate-limit counters: Redis when set (api/counters.py), else a PostgreSQL table.
 REDIS_URL = env.str("REDIS_URL", default="")

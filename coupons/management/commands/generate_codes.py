@@ -3,7 +3,15 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from coupons.generation import codes_generate
-from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
+from coupons.management.options import (
+    add_book_option,
+    add_progress_option,
+    book_or_error,
+    database_error,
+    progress_bar,
+    service_error,
+)
+from couponsite.db import UNAVAILABLE_ERRORS
 from couponsite.errors import ServiceError
 
 
@@ -33,6 +41,8 @@ class Command(BaseCommand):
                 created = codes_generate(book=target, count=count, pattern=pattern, charset=charset, progress=progress)
         except ServiceError as error:
             raise service_error(error) from error
+        except UNAVAILABLE_ERRORS as error:
+            raise database_error(error, outcome="No code was stored; run it again.") from error
         except KeyboardInterrupt:
             raise CommandError("Interrupted: no code was stored.", returncode=130) from None
         elapsed = time.monotonic() - started
