@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from coupons.models import Clear, Coupon, CouponState, Lifecycle, Param
 from couponsite.actors import Actor
@@ -31,16 +32,37 @@ if TYPE_CHECKING:
     from django_fsm import Transition
 
 # The tail of a set-based transition: a CTE named ``changed`` returning the
-# changed rows (``id``, ``from_state``, ``to_state``, ``user_id``) feeds this
-# INSERT, one event per row. Parameters: action, actor_kind, actor_id,
-# request_id, redemption_id, now.
+# changed rows (``CHANGED_COLUMNS``, ``from_state`` and ``to_state``) feeds this
+# INSERT, one event per row, with the partner, the book and the snapshot the
+# events feed shows: the coupon as the API shows it after the change, without
+# ``lock_id`` (``coupons_api_time`` writes times as the API does), merged with
+# ``event_data`` (the layer above's part, a redemption). The transaction id
+# is the column's default. Parameters: action, actor_kind, actor_id,
+# request_id, redemption_id, event_data, now.
+CHANGED_COLUMNS = ("id", "partner_id", "book_id", "code", "user_id", "assigned_at", "locked_until", "redemption_count")
 EVENTS_FROM_CHANGED_SQL = """
 INSERT INTO coupons_couponevent
-    (coupon_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id, redemption_id, created_at)
-SELECT id, %(action)s, from_state, to_state, user_id, %(actor_kind)s, %(actor_id)s, %(request_id)s,
-       %(redemption_id)s, %(now)s
-FROM changed
+    (coupon_id, partner_id, book_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id,
+     redemption_id, data, created_at)
+SELECT changed.id, changed.partner_id, changed.book_id, %(action)s, changed.from_state, changed.to_state,
+       changed.user_id, %(actor_kind)s, %(actor_id)s, %(request_id)s, %(redemption_id)s,
+       jsonb_build_object(
+           'code', changed.code, 'book_id', changed.book_id, 'state', changed.to_state,
+           'user_id', changed.user_id, 'assigned_at', coupons_api_time(changed.assigned_at),
+           'locked_until', coupons_api_time(changed.locked_until), 'redemption_count', changed.redemption_count,
+           'redemptions_remaining', CASE
+               WHEN changed.to_state IN ('redeemed', 'void') THEN 0
+               WHEN book.max_redemptions_per_coupon IS NULL THEN NULL
+               ELSE greatest(book.max_redemptions_per_coupon - changed.redemption_count, 0) END
+       ) || %(event_data)s::jsonb,
+       %(now)s
+FROM changed JOIN books_book book ON book.id = changed.book_id
 """
+
+
+def changed_columns(table: str) -> str:
+    """``CHANGED_COLUMNS`` of ``table`` (its name or alias in the UPDATE), for its RETURNING."""
+    return ", ".join(f"{table}.{column}" for column in CHANGED_COLUMNS)
 
 
 def _transitions(name: str) -> list[Transition]:
@@ -104,20 +126,23 @@ class TransitionSQL:
 WITH changed AS (
     UPDATE coupons_coupon SET {self.set_clause}
     WHERE id = %(coupon_id)s AND state = %(from_state)s
-    RETURNING id, %(from_state)s::text AS from_state, state AS to_state, user_id
+    RETURNING {changed_columns("coupons_coupon")}, %(from_state)s::text AS from_state, state AS to_state
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL} RETURNING 1
 )
 SELECT coupons_expect_one_changed((SELECT count(*) FROM events), %(what)s)"""  # noqa: S608
 
 
-def event_parameters(*, transition: TransitionSQL, actor: Actor, redemption_id: Any = None) -> dict[str, Any]:
+def event_parameters(
+    *, transition: TransitionSQL, actor: Actor, redemption_id: Any = None, event_data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "action": transition.action,
         "actor_kind": actor.kind.value,
         "actor_id": actor.identifier,
         "request_id": current_request_id(),
         "redemption_id": redemption_id,
+        "event_data": Jsonb(event_data or {}),
     }
 
 
@@ -126,6 +151,7 @@ def coupon_transition(
     *,
     actor: Actor,
     redemption_id: Any = None,
+    event_data: dict[str, Any] | None = None,
     now: datetime | None = None,
     before: tuple[str, dict[str, Any]] | None = None,
     **params: Any,
@@ -135,7 +161,8 @@ def coupon_transition(
     goes out with the transaction's next statement or its COMMIT
     (``couponsite.db.send_with_next``).
 
-    ``before`` is a statement of the layer above that belongs with this one
+    ``event_data`` joins the snapshot the event carries (the layer above's
+    part of it: a redemption). ``before`` is a statement of the layer above that belongs with this one
     (a redemption's row), sent just before it: its parameters join this
     statement's (``coupon_id``, ``redemption_id`` and ``now`` are shared)."""
     coupon: Coupon = transition.__self__
@@ -146,7 +173,7 @@ def coupon_transition(
     coupon.updated_at = now
     parameters = {
         **params,
-        **event_parameters(transition=sql, actor=actor, redemption_id=redemption_id),
+        **event_parameters(transition=sql, actor=actor, redemption_id=redemption_id, event_data=event_data),
         "coupon_id": coupon.pk,
         "from_state": from_state,
         "now": now,

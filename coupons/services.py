@@ -22,6 +22,7 @@ from books.models import Book, Partner
 from coupons.lifecycle import (
     EVENTS_FROM_CHANGED_SQL,
     TransitionSQL,
+    changed_columns,
     coupon_transition,
     event_parameters,
     queryset_sql,
@@ -223,7 +224,7 @@ EXPIRE_LOCKS_SQL = f"""
 WITH due AS ({{due}}), changed AS (
     UPDATE coupons_coupon AS coupon SET {EXPIRE_LOCKS.set_clause}
     FROM due WHERE coupon.id = due.id
-    RETURNING coupon.id, due.state AS from_state, coupon.state AS to_state, coupon.user_id
+    RETURNING {changed_columns("coupon")}, due.state AS from_state, coupon.state AS to_state
 )
 {EVENTS_FROM_CHANGED_SQL}
 """  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters
