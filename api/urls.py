@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
 from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.events import EventViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
 
@@ -24,6 +25,7 @@ v1 = [
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
     path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
+    path("events", EventViewSet.as_view({"get": "list"}), name="events"),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
     path(
         "redemptions/<uuid:redemption_id>/rollback",

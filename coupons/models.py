@@ -351,7 +351,9 @@ class CouponEvent(models.Model):
     # The writing transaction, so that the feed hands out only events no
     # running transaction can still precede (coupons.feed). Null before the feed.
     transaction_id = TransactionIdField(
-        null=True, editable=False, db_default=models.Func(function="pg_current_xact_id", output_field=TransactionIdField())
+        null=True,
+        editable=False,
+        db_default=models.Func(function="pg_current_xact_id", output_field=TransactionIdField()),
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from books.models import Book, Partner
+from books.services import book_update
+from coupons.events import event_book_updated
 from coupons.lifecycle import (
     EVENTS_FROM_CHANGED_SQL,
     TransitionSQL,
@@ -210,6 +213,20 @@ def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:
             raise CouponRedeemed("A fully redeemed coupon cannot be voided")
         coupon_transition(coupon.void, actor=actor)
         return coupon
+
+
+# Books: a change is recorded on the audit trail (the books layer below
+# cannot write it).
+
+
+def book_update_recorded(*, book: Book, actor: Actor, **changes: Any) -> Book:
+    """``books.services.book_update`` and its ``book_updated`` event, in one
+    transaction; a request that changes nothing records nothing."""
+    with transaction.atomic():
+        book = book_update(book=book, **changes)
+        if changes:
+            event_book_updated(book=book, changes=changes, actor=actor)
+    return book
 
 
 # Housekeeping.

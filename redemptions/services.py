@@ -106,6 +106,9 @@ def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: s
         locked = coupon.state == CouponState.LOCKED
         transition = coupon.roll_back_redemption_while_locked if locked else coupon.roll_back_redemption
         coupon_transition(
-            transition, actor=actor, redemption_id=redemption.pk, event_data=redemption_snapshot(redemption, coupon=coupon)
+            transition,
+            actor=actor,
+            redemption_id=redemption.pk,
+            event_data=redemption_snapshot(redemption, coupon=coupon),
         )
         return coupon

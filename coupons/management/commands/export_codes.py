@@ -5,9 +5,11 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from coupons.events import event_codes_exported
 from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
 from coupons.models import CouponState
 from coupons.selectors import EXPORT_COLUMNS, coupon_export_rows, coupon_list_for_book
+from couponsite.actors import Actor
 from couponsite.errors import ServiceError
 from couponsite.spreadsheet import spreadsheet_safe
 
@@ -46,6 +48,7 @@ class Command(BaseCommand):
         finally:
             if output:
                 stream.close()
+        event_codes_exported(book=target, count=exported, state=state, actor=Actor.system("export_codes"))
         if output:
             elapsed = time.monotonic() - started
             self.stdout.write(f"Exported {exported:,} coupons of book {target.pk} to {output} in {elapsed:.1f} s.")

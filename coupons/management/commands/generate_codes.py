@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from coupons.generation import codes_generate
 from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
+from couponsite.actors import Actor
 from couponsite.errors import ServiceError
 
 
@@ -24,7 +25,9 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with progress_bar(self, total=count, unit="codes", enabled=not no_progress) as progress:
-                created = codes_generate(book=target, count=count, pattern=pattern, progress=progress)
+                created = codes_generate(
+                    book=target, count=count, pattern=pattern, progress=progress, actor=Actor.system("generate_codes")
+                )
         except ServiceError as error:
             raise service_error(error) from error
         except KeyboardInterrupt:
