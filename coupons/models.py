@@ -55,6 +55,7 @@ FEED_TYPES: Mapping[str, str] = {
 # Events of a whole book: no coupon, no states.
 BOOK_ACTIONS = frozenset({EventAction.CODES_ADDED, EventAction.BOOK_UPDATED, EventAction.CODES_EXPORTED})
 FEED_ACTIONS = {feed_type: action for action, feed_type in FEED_TYPES.items()}
+FEED_TYPE_NAMES = sorted(FEED_TYPES.values())
 
 
 # What a transition writes besides the state: each field gets one of these.

@@ -243,7 +243,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"CouponStateEnum": "coupons.models.CouponState"},
+    "ENUM_NAME_OVERRIDES": {
+        "CouponStateEnum": "coupons.models.CouponState",
+        "EventTypeEnum": "coupons.models.FEED_TYPE_NAMES",
+    },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key
 # Requests each process takes from the shared counter at a time (api/throttles.py).

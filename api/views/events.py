@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from api import schema
 from api.views.base import PartnerViewSet
 from coupons.feed import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX, FeedEvent, event_feed
-from coupons.models import FEED_TYPES
+from coupons.models import FEED_TYPE_NAMES
 from couponsite.bounds import ID_MAX
 
 
@@ -21,7 +21,7 @@ class EventQuerySerializer(serializers.Serializer):
         help_text="The id of the last event you have; from the start without it.",
     )
     type = serializers.MultipleChoiceField(
-        choices=sorted(FEED_TYPES.values()), required=False, help_text="Only events of this type (repeat for several)."
+        choices=FEED_TYPE_NAMES, required=False, help_text="Only events of this type (repeat for several)."
     )
     book_id = serializers.IntegerField(
         min_value=1, max_value=ID_MAX, required=False, help_text="Only this book's events."
@@ -31,7 +31,7 @@ class EventQuerySerializer(serializers.Serializer):
 
 class EventSerializer(serializers.Serializer):
     id = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=sorted(FEED_TYPES.values()))
+    type = serializers.ChoiceField(choices=FEED_TYPE_NAMES)
     created_at = serializers.DateTimeField()
     data = serializers.DictField(
         help_text=(

@@ -11,7 +11,7 @@ from api import schema
 from api.idempotency import idempotent
 from api.pagination import BookPagination
 from api.views.base import PartnerViewSet
-from coupons.models import FEED_TYPES
+from coupons.models import FEED_TYPE_NAMES
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOK_URL_MAX_LENGTH
 from couponsite.errors import ErrorCode
 from webhooks.models import WebhookEndpoint
@@ -19,7 +19,6 @@ from webhooks.selectors import webhook_get, webhook_list
 from webhooks.services import webhook_create, webhook_delete, webhook_update
 
 TAG = ["webhooks"]
-EVENT_TYPES = sorted(FEED_TYPES.values())
 
 
 class WebhookWriteSerializer(serializers.Serializer):
@@ -27,7 +26,7 @@ class WebhookWriteSerializer(serializers.Serializer):
         max_length=WEBHOOK_URL_MAX_LENGTH, help_text="https:// and a host with public addresses only."
     )
     events = serializers.ListField(
-        child=serializers.ChoiceField(choices=EVENT_TYPES),
+        child=serializers.ChoiceField(choices=FEED_TYPE_NAMES),
         required=False,
         default=list,
         help_text="The event types to send; empty: all of them.",
@@ -76,6 +75,7 @@ class WebhookViewSet(PartnerViewSet):
         tags=TAG,
         summary="Your webhook endpoints",
         responses={200: WebhookSerializer(many=True), **schema.problems()},
+        examples=[schema.example("Endpoints", {"count": 1, "next": None, "previous": None, "results": [WEBHOOK]})],
     )
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(webhook_list(partner=self.partner))
@@ -116,6 +116,10 @@ class WebhookViewSet(PartnerViewSet):
         summary="Change an endpoint's URL, events, description or switch it off",
         request=WebhookWriteSerializer(partial=True),
         responses={200: WebhookSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[
+            schema.example("Switch off", {"is_active": False}, request=True),
+            schema.example("Switched off", {**WEBHOOK, "is_active": False}),
+        ],
     )
     def partial_update(self, request: Request, webhook_id: uuid.UUID) -> Response:
         endpoint = self._endpoint(webhook_id)
