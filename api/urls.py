@@ -26,7 +26,7 @@ v1 = [
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
     path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
-    path("events", EventViewSet.as_view({"get": "list"}), name="events"),
+    path("events", EventViewSet.as_view({"get": "feed"}), name="events"),
     path("webhooks", WebhookViewSet.as_view({"get": "list", "post": "create"}), name="webhooks"),
     path(
         "webhooks/<uuid:webhook_id>",

@@ -9,7 +9,6 @@ from rest_framework.response import Response
 
 from api import schema
 from api.idempotency import idempotent
-from api.pagination import BookPagination
 from api.views.base import PartnerViewSet
 from coupons.models import FEED_TYPE_NAMES
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOK_URL_MAX_LENGTH
@@ -68,18 +67,15 @@ def _changes(data: dict) -> dict:
 
 
 class WebhookViewSet(PartnerViewSet):
-    pagination_class = BookPagination
-
     @extend_schema(
         operation_id="webhooks_list",
         tags=TAG,
-        summary="Your webhook endpoints",
+        summary="Your webhook endpoints (at most 20: no pages)",
         responses={200: WebhookSerializer(many=True), **schema.problems()},
-        examples=[schema.example("Endpoints", {"count": 1, "next": None, "previous": None, "results": [WEBHOOK]})],
+        examples=[schema.example("Endpoints", [WEBHOOK])],
     )
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(webhook_list(partner=self.partner))
-        return self.get_paginated_response(WebhookSerializer(page, many=True).data)
+        return Response(WebhookSerializer(webhook_list(partner=self.partner), many=True).data)
 
     @extend_schema(
         operation_id="webhooks_create",
