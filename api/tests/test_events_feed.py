@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SETUP = Actor.system("test")
 # The horizon is the server's oldest running transaction: a long test of the
 # other xdist worker (its own test transaction) holds the feed back meanwhile.
-HORIZON_WAIT_SECONDS = 400
+HORIZON_WAIT_SECONDS = 250
 
 
 def poll(tenant, *, expect: int = 0, **query) -> dict:
@@ -160,7 +160,7 @@ class Writer(threading.Thread):
         try:
             with transaction.atomic():
                 for step, go, done in zip(self.steps, self.go, self.done, strict=True):
-                    assert go.wait(10)
+                    assert go.wait(HORIZON_WAIT_SECONDS)
                     step()
                     with connection.cursor() as cursor:
                         cursor.execute("SELECT 1")  # sends what the step queued
@@ -174,7 +174,7 @@ class Writer(threading.Thread):
 
     def step(self, index: int) -> None:
         self.go[index].set()
-        assert self.done[index].wait(10) and self.error is None, self.error
+        assert self.done[index].wait(HORIZON_WAIT_SECONDS) and self.error is None, self.error
 
 
 def take_transaction_id() -> None:
@@ -281,7 +281,7 @@ def test_a_poller_following_after_sees_every_event_once_under_concurrent_writers
     for writer in writers:
         writer.join(60)
     stop.set()
-    poller.join(60)
+    poller.join(HORIZON_WAIT_SECONDS + 30)
 
     everything = list(
         CouponEvent.objects.filter(partner=tenant.partner).exclude(action="book_updated").values_list("id", flat=True)
