@@ -1,5 +1,5 @@
-"""Query parameters of the coupon lists, validated and documented by
-django-filter; the selectors apply them (``state`` is the effective state)."""
+"""Query parameters of the lists, validated and documented by django-filter;
+the selectors apply them (``state`` is the effective state)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,32 @@ from django import forms
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework.exceptions import ValidationError
 
+from books.models import Book
 from coupons.models import Coupon, CouponState
-from couponsite.bounds import ID_MAX, USER_ID_MAX_LENGTH
+from couponsite.bounds import ID_MAX, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 
 class IntegerFilter(django_filters.NumberFilter):
     field_class = forms.IntegerField
+
+
+class TrueOrFalseFilter(django_filters.TypedChoiceFilter):
+    """``true`` or ``false`` and nothing else: django-filter's BooleanFilter
+    reads any other value as no filter at all."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", **kwargs)
+
+
+class BookFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(
+        max_length=NAME_MAX_LENGTH, help_text="Books whose name contains this, in any case."
+    )
+    is_active = TrueOrFalseFilter(help_text="Only active (`true`) or inactive (`false`) books.")
+
+    class Meta:
+        model = Book
+        fields: list[str] = []
 
 
 class BookCouponFilter(django_filters.FilterSet):
@@ -42,7 +62,8 @@ class UserCouponFilter(django_filters.FilterSet):
 
 def filter_values(filterset_class: type[django_filters.FilterSet], request: Any) -> dict[str, Any]:
     """The cleaned query parameters, empty ones as None; a 400 when invalid."""
-    filterset = filterset_class(request.query_params, queryset=Coupon.objects.none(), request=request)
+    queryset = filterset_class._meta.model.objects.none()
+    filterset = filterset_class(request.query_params, queryset=queryset, request=request)
     if not filterset.is_valid():
         raise ValidationError(filterset.errors)
     return {name: value if value not in ("", None) else None for name, value in filterset.form.cleaned_data.items()}

@@ -1,4 +1,4 @@
-"""``Idempotency-Key`` on POST: a retry gets the first answer and changes nothing.
+"""``Idempotency-Key`` on POST and PATCH: a retry gets the first answer and changes nothing.
 
 How it holds under concurrency: the whole request (look-up of the key, the
 view's effect and the stored answer) is one transaction, which first takes a
@@ -167,7 +167,7 @@ def _rendered(response: Response) -> HttpResponse:
 
 
 def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
-    """Decorate a POST handler of a partner view to honour ``Idempotency-Key``."""
+    """Decorate a POST or PATCH handler of a partner view to honour ``Idempotency-Key``."""
 
     @functools.wraps(handler)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
@@ -26,8 +27,23 @@ class CouponCursorPagination(CursorPagination):
         # DRF trusts the position inside a well-formed cursor and filters on it
         # as is: a forged "p=abc" or "p=10**30" would be a server error.
         cursor = super().decode_cursor(request)
-        if cursor is not None and cursor.position is not None:
-            position = str(cursor.position)
-            if not position.isdigit() or int(position) > ID_MAX:
-                raise NotFound(self.invalid_cursor_message)
+        if cursor is not None and cursor.position is not None and not self.valid_position(str(cursor.position)):
+            raise NotFound(self.invalid_cursor_message)
         return cursor
+
+    @staticmethod
+    def valid_position(position: str) -> bool:
+        return position.isdigit() and int(position) <= ID_MAX
+
+
+class RedemptionCursorPagination(CouponCursorPagination):
+    """Oldest first: redemption ids are random UUIDs, so time orders them."""
+
+    ordering = ("created_at", "id")
+
+    @staticmethod
+    def valid_position(position: str) -> bool:
+        try:
+            return parse_datetime(position) is not None
+        except ValueError:
+            return False

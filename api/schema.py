@@ -109,8 +109,10 @@ BOOK = {
     "valid_from": "2026-03-01T00:00:00Z",
     "valid_until": "2026-06-01T00:00:00Z",
     "code_pattern": "####-####-####",
+    "charset": "unambiguous",
     "is_active": True,
     "created_at": "2026-02-20T09:30:00Z",
+    "metadata": {},
 }
 COUNTS = {"available": 9997, "assigned": 2, "locked": 0, "redeemed": 1, "void": 0, "total": 10000}
 COUPON = {
@@ -122,6 +124,7 @@ COUPON = {
     "locked_until": None,
     "redemption_count": 0,
     "redemptions_remaining": 1,
+    "metadata": {},
 }
 LOCKED_COUPON = {
     **COUPON,
@@ -139,6 +142,25 @@ REDEEMED_COUPON = {
         "created_at": "2026-03-02T10:01:00Z",
         "metadata": {"order_id": "A-1001"},
     },
+}
+STATS = {
+    "book_id": 7,
+    "counts": COUNTS,
+    "days": [
+        {"date": "2026-03-01", "assignments": 0, "redemptions": 0},
+        {"date": "2026-03-02", "assignments": 2, "redemptions": 1},
+    ],
+    "days_left": 34993.0,
+}
+REDEMPTION = {
+    "id": "5d1e2f8a-3b4c-4d5e-8f9a-0b1c2d3e4f5a",
+    "code": "7KQ2-XW9M-4TRP",
+    "book_id": 7,
+    "user_id": "customer-42",
+    "created_at": "2026-03-02T10:01:00Z",
+    "metadata": {"order_id": "A-1001"},
+    "rolled_back_at": None,
+    "rollback_reason": None,
 }
 EVENT = {
     "id": 31,

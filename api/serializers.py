@@ -14,6 +14,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from books.codes import CUSTOM_CHARSET_LENGTH
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
@@ -24,6 +25,7 @@ from couponsite.bounds import (
     LIMIT_MAX,
     NAME_MAX_LENGTH,
     REASON_MAX_LENGTH,
+    STATS_DAYS_MAX,
     USER_ID_MAX_LENGTH,
     metadata_problem,
     user_id_problem,
@@ -74,6 +76,13 @@ class MetadataField(serializers.DictField):
         return data
 
 
+METADATA_HELP = "Your own data: a JSON object of at most 4 KB. A PATCH replaces the whole object."
+CHARSET_HELP = (
+    "What '#' draws from: `unambiguous` (the default: 23456789ABCDEFGHJKMNPQRSTUVWXYZ), `numeric`, `alphabetic` "
+    "(A-Z), `alphanumeric` (0-9 A-Z), or 10 to 64 characters of your own (A-Z a-z 0-9 - _), distinct in any case."
+)
+
+
 class BookWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH)
     description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
@@ -86,7 +95,9 @@ class BookWriteSerializer(serializers.Serializer):
     code_pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Default pattern for generation; '#' is random."
     )
+    charset = serializers.CharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=CHARSET_HELP)
     is_active = serializers.BooleanField(required=False)
+    metadata = MetadataField(required=False, help_text=METADATA_HELP)
 
 
 class BookCountsSerializer(serializers.Serializer):
@@ -98,6 +109,29 @@ class BookCountsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+class StatsQuerySerializer(serializers.Serializer):
+    days = serializers.IntegerField(
+        min_value=1, max_value=STATS_DAYS_MAX, default=30, help_text="How many UTC days, today included."
+    )
+
+
+class DaySerializer(serializers.Serializer):
+    date = serializers.DateField(source="day")
+    assignments = serializers.IntegerField()
+    redemptions = serializers.IntegerField(help_text="Rolled back ones left out: their use was given back.")
+
+
+class BookStatsSerializer(serializers.Serializer):
+    book_id = serializers.IntegerField()
+    counts = BookCountsSerializer(help_text="Coupons by state as partners see it (an expired lock is assigned).")
+    days = DaySerializer(many=True, help_text="Oldest first, every day included.")
+    days_left = serializers.FloatField(
+        allow_null=True,
+        help_text="Days until no coupon is available at the last 7 days' assignment rate; null when nothing "
+        "was assigned in them.",
+    )
+
+
 class BookSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -107,8 +141,10 @@ class BookSerializer(serializers.Serializer):
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     code_pattern = serializers.CharField()
+    charset = serializers.CharField()
     is_active = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    metadata = serializers.DictField()
 
 
 class BookDetailSerializer(BookSerializer):
@@ -120,10 +156,22 @@ class CodesGenerateSerializer(serializers.Serializer):
     pattern = serializers.CharField(
         max_length=CODE_MAX_LENGTH, required=False, help_text="Defaults to the book's code_pattern."
     )
+    charset = serializers.CharField(
+        max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=f"Defaults to the book's charset. {CHARSET_HELP}"
+    )
+
+
+class CodeListField(serializers.ListField):
+    """A list of codes whose items the import checks (``coupons.csv_input.list_rows``
+    and the rejected rows' report), listing at most ``REJECTED_ROWS_LISTED_MAX``
+    of them: a field error for each item would answer 100,000 errors (audit L3)."""
+
+    def run_child_validation(self, data: list[object]) -> list[object]:
+        return list(data)
 
 
 class CodesUploadJSONSerializer(serializers.Serializer):
-    codes = serializers.ListField(
+    codes = CodeListField(
         child=serializers.CharField(allow_blank=True, trim_whitespace=False),
         allow_empty=False,
         max_length=CODES_PER_REQUEST_MAX,
@@ -162,6 +210,10 @@ class UnlockSerializer(FlatRequestSerializer):
     lock_id = serializers.UUIDField()
 
 
+class CouponMetadataSerializer(serializers.Serializer):
+    metadata = MetadataField(help_text=METADATA_HELP)
+
+
 class RedeemSerializer(FlatRequestSerializer):
     user_id = user_id_field()
     lock_id = serializers.UUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
@@ -189,6 +241,7 @@ class CouponNow:
     redemptions_remaining: int | None
     lock_id: uuid.UUID | None
     redemption: Redemption | None
+    metadata: dict
 
     @classmethod
     def of(cls, coupon: Coupon, *, now: datetime, redemption: Redemption | None = None) -> CouponNow:
@@ -204,6 +257,7 @@ class CouponNow:
             redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
             lock_id=coupon.lock_id if live else None,
             redemption=redemption,
+            metadata=coupon.metadata,
         )
 
 
@@ -218,6 +272,7 @@ class CouponSerializer(serializers.Serializer):
     locked_until = serializers.DateTimeField(allow_null=True, help_text="Set while a lock is live.")
     redemption_count = serializers.IntegerField()
     redemptions_remaining = serializers.IntegerField(allow_null=True, help_text="null means unlimited.")
+    metadata = serializers.DictField(help_text="Your own data, set with PATCH /coupons/{code}.")
 
     def to_representation(self, coupon: Coupon | CouponNow) -> dict[str, Any]:
         if isinstance(coupon, Coupon):
@@ -239,6 +294,19 @@ class RedeemedCouponSerializer(CouponSerializer):
     """The coupon and the redemption just made (``CouponNow.redemption``)."""
 
     redemption = RedemptionSerializer()
+
+
+class RedemptionDetailSerializer(serializers.ModelSerializer):
+    code = serializers.CharField(source="coupon.code", read_only=True)
+    book_id = serializers.IntegerField(source="coupon.book_id", read_only=True)
+    rollback_reason = serializers.SerializerMethodField(help_text="Null until the redemption is rolled back.")
+
+    class Meta:
+        model = Redemption
+        fields = ["id", "code", "book_id", "user_id", "created_at", "metadata", "rolled_back_at", "rollback_reason"]
+
+    def get_rollback_reason(self, redemption: Redemption) -> str | None:
+        return redemption.rollback_reason if redemption.is_rolled_back else None
 
 
 class CouponEventSerializer(serializers.ModelSerializer):

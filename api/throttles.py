@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -41,24 +42,31 @@ class Leases:
     """
 
     def __init__(self) -> None:
-        self._held: dict[str, tuple[str, int]] = {}  # name -> (window key, tokens left)
+        # name -> (window key, tokens left, the limit's part nobody had leased at the last take)
+        self._held: dict[str, tuple[str, int, int]] = {}
         self._lock = threading.Lock()
 
-    def take(self, name: str, window: Window, rate: Rate) -> bool:
+    def take(self, name: str, window: Window, rate: Rate) -> tuple[bool, int | None]:
+        """Whether one more request may go, and how many more the key may send
+        in the window as this process knows it (None when the count cannot be
+        read): the part of the limit nobody has leased, and this process's
+        own tokens. Other processes' unused tokens are not seen, so it may
+        say fewer than there are, never more."""
         with self._lock:
-            key, left = self._held.get(name, ("", 0))
+            key, left, unleased = self._held.get(name, ("", 0, 0))
             if key == window.key and left > 0:
-                self._held[name] = (key, left - 1)
-                return True
+                self._held[name] = (key, left - 1, unleased)
+                return True, left - 1 + unleased
         size = max(1, min(settings.API_RATE_LEASE, rate.limit // 100))
         try:
             counted = counter_add(window, size, fall_back_to_database=False)
         except CountersUnavailable:
-            return True  # fails open: a partner's checkout must not stop with Redis (logged by api.counters)
+            return True, None  # fails open: a partner's checkout must not stop with Redis (logged by api.counters)
         granted = max(0, min(size, rate.limit - (counted - size)))
+        left, unleased = max(granted - 1, 0), max(rate.limit - counted, 0)
         with self._lock:
-            self._held[name] = (window.key, max(granted - 1, 0))
-        return granted > 0
+            self._held[name] = (window.key, left, unleased)
+        return granted > 0, left + unleased
 
 
 LEASES = Leases()
@@ -77,10 +85,22 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         rate = Rate.parse(settings.API_RATE)
         name = f"key:{user.api_key.prefix}"
         self.window = Window.current(name, rate.seconds)
-        return LEASES.take(name, self.window, rate)
+        allowed, remaining = LEASES.take(name, self.window, rate)
+        if remaining is not None:
+            request.rate_limit_headers = rate_limit_headers(rate=rate, remaining=remaining, window=self.window)
+        return allowed
 
     def wait(self) -> float | None:
         return self.window.seconds_left() if self.window else None
+
+
+def rate_limit_headers(*, rate: Rate, remaining: int, window: Window) -> dict[str, str]:
+    """``API_RATE`` in the IETF httpapi rate-limit headers draft's syntax, so
+    that a client can pace itself before it meets a 429."""
+    return {
+        "RateLimit-Policy": f'"default";q={rate.limit};w={rate.seconds}',
+        "RateLimit": f'"default";r={remaining};t={math.ceil(window.seconds_left())}',
+    }
 
 
 def _lookup_window(*, partner_id: int, user_id: str) -> tuple[Window, Rate]:

@@ -4,8 +4,14 @@ table of DESIGN.md exactly (no trailing slash)."""
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
-from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.books import BookCouponViewSet, BookStatsViewSet, BookUploadViewSet, BookViewSet
+from api.views.coupons import (
+    CouponCodeViewSet,
+    CouponRedemptionViewSet,
+    CouponViewSet,
+    RedemptionViewSet,
+    UserCouponViewSet,
+)
 from api.views.events import EventViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
@@ -18,14 +24,16 @@ v1 = [
     path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
     path("books/<int:book_id>/codes/upload", BookUploadViewSet.as_view({"post": "upload"}), name="book-upload"),
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
+    path("books/<int:book_id>/stats", BookStatsViewSet.as_view({"get": "retrieve"}), name="book-stats"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
     path("coupons/assign/<str:code>", CouponCodeViewSet.as_view({"post": "assign_code"}), name="coupon-assign-code"),
     path("coupons/lock/<str:code>", CouponCodeViewSet.as_view({"post": "lock"}), name="coupon-lock"),
     path("coupons/unlock/<str:code>", CouponCodeViewSet.as_view({"post": "unlock"}), name="coupon-unlock"),
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
-    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve"}), name="coupon"),
+    path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
+    path("coupons/<str:code>/redemptions", CouponRedemptionViewSet.as_view({"get": "list"}), name="coupon-redemptions"),
     path("events", EventViewSet.as_view({"get": "feed"}), name="events"),
     path("webhooks", WebhookViewSet.as_view({"get": "list", "post": "create"}), name="webhooks"),
     path(
@@ -34,6 +42,7 @@ v1 = [
         name="webhook",
     ),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
+    path("redemptions/<uuid:redemption_id>", RedemptionViewSet.as_view({"get": "retrieve"}), name="redemption"),
     path(
         "redemptions/<uuid:redemption_id>/rollback",
         RedemptionViewSet.as_view({"post": "rollback"}),

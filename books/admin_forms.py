@@ -23,7 +23,9 @@ BOOK_FIELDS = [
     "valid_from",
     "valid_until",
     "code_pattern",
+    "charset",
     "is_active",
+    "metadata",
 ]
 
 

@@ -7,6 +7,7 @@ import them from here.
 from __future__ import annotations
 
 import re
+import string
 
 from couponsite.bounds import CODE_MAX_LENGTH
 from couponsite.errors import InvalidInput
@@ -17,6 +18,16 @@ CODE_REGEX = rf"^[A-Za-z0-9_-]{{1,{CODE_MAX_LENGTH}}}$"
 CODE_PATTERN_RE = re.compile(CODE_REGEX)
 # Upper-case letters and digits without the look-alikes 0 O 1 I L.
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+# What '#' draws from, by the name a book or a generation gives (``charset``);
+# any other charset is its own alphabet.
+CHARSETS = {
+    "unambiguous": ALPHABET,
+    "numeric": string.digits,
+    "alphabetic": string.ascii_uppercase,
+    "alphanumeric": string.digits + string.ascii_uppercase,
+}
+DEFAULT_CHARSET = "unambiguous"
+CUSTOM_CHARSET_LENGTH = (10, 64)
 RANDOM_CHAR = "#"
 # Guessing must stay hopeless: a pattern must offer this many codes for each
 # code of its shape the partner will hold (in any of its books: a look-up
@@ -36,37 +47,56 @@ def code_problem(code: str) -> str | None:
     return None
 
 
-def pattern_keyspace(pattern: str) -> int:
-    """How many distinct codes ``pattern`` can produce; raises on a bad pattern."""
+def charset_alphabet(charset: str) -> str:
+    """The characters ``charset`` draws from: a name of ``CHARSETS``, or its
+    own alphabet of 10 to 64 code characters, distinct in any case (codes
+    match in any case, so ``a`` and ``A`` would be one character)."""
+    if charset in CHARSETS:
+        return CHARSETS[charset]
+    shortest, longest = CUSTOM_CHARSET_LENGTH
+    if not shortest <= len(charset) <= longest:
+        problem = f"one of {', '.join(CHARSETS)}, or {shortest} to {longest} characters of its own"
+    elif code_problem(charset):
+        problem = "made of A-Z, a-z, 0-9, '-' and '_' only"
+    elif len(set(charset.upper())) < len(charset):
+        problem = "made of characters that differ in any case"
+    else:
+        return charset
+    raise InvalidInput.field("charset", f"A charset must be {problem}.")
+
+
+def pattern_keyspace(pattern: str, alphabet: str = ALPHABET) -> int:
+    """How many distinct codes ``pattern`` can produce from ``alphabet``; raises on a bad pattern."""
     problem = code_problem(pattern.replace(RANDOM_CHAR, "A"))
     if problem:
         raise InvalidInput.field("pattern", f"Invalid pattern: {problem}.")
     randoms = pattern.count(RANDOM_CHAR)
     if randoms == 0:
         raise InvalidInput.field("pattern", "A pattern needs at least one '#' (a random character).")
-    return len(ALPHABET) ** randoms
+    return len(alphabet) ** randoms
 
 
-def pattern_regex(pattern: str) -> str:
+def pattern_regex(pattern: str, alphabet: str = ALPHABET) -> str:
     """A regular expression (PostgreSQL's and Python's) for the codes
-    ``pattern`` can produce; match it case-insensitively, as look-ups do."""
-    parts = (f"[{ALPHABET}]" if char == RANDOM_CHAR else re.escape(char) for char in pattern)
+    ``pattern`` can produce from ``alphabet``; match it case-insensitively, as look-ups do."""
+    random = "[" + "".join(re.escape(char) for char in alphabet) + "]"
+    parts = (random if char == RANDOM_CHAR else re.escape(char) for char in pattern)
     return "^" + "".join(parts) + "$"
 
 
-def check_keyspace(*, pattern: str, codes_after: int) -> None:
+def check_keyspace(*, pattern: str, alphabet: str = ALPHABET, codes_after: int) -> None:
     """Refuse a pattern that cannot hold ``codes_after`` codes of its shape sparsely."""
-    keyspace = pattern_keyspace(pattern)
+    keyspace = pattern_keyspace(pattern, alphabet)
     if keyspace < SPARSITY * codes_after:
         detail = (
-            f"Pattern {pattern!r} has {keyspace:,} possible codes, under {SPARSITY:,} x the "
-            f"{codes_after:,} codes of that shape the partner would hold across its books; "
+            f"Pattern {pattern!r} has {keyspace:,} possible codes (from {len(alphabet)} characters), under "
+            f"{SPARSITY:,} x the {codes_after:,} codes of that shape the partner would hold across its books; "
             "add more '#' characters."
         )
         raise InvalidInput.field("pattern", detail)
 
 
-def holds_sparsely(*, pattern: str, codes_at_most: int) -> bool:
+def holds_sparsely(*, pattern: str, alphabet: str = ALPHABET, codes_at_most: int) -> bool:
     """Whether ``pattern`` can hold ``codes_at_most`` codes sparsely: when it
     can, codes of its shape need not be counted."""
-    return pattern_keyspace(pattern) >= SPARSITY * codes_at_most
+    return pattern_keyspace(pattern, alphabet) >= SPARSITY * codes_at_most

@@ -6,6 +6,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
+from books.codes import CHARSETS, CUSTOM_CHARSET_LENGTH, DEFAULT_CHARSET
 from couponsite.bounds import CODE_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 
 DEFAULT_CODE_PATTERN = "####-####-####"
@@ -52,9 +53,16 @@ class Book(models.Model):
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
     code_pattern = models.CharField(max_length=CODE_MAX_LENGTH, default=DEFAULT_CODE_PATTERN)
+    # What '#' draws from: a name of books.codes.CHARSETS or an alphabet of its own.
+    charset = models.CharField(
+        max_length=CUSTOM_CHARSET_LENGTH[1],
+        default=DEFAULT_CHARSET,
+        help_text=f"What '#' draws from: {', '.join(CHARSETS)}, or 10 to 64 characters of its own.",
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    metadata = models.JSONField(default=dict, db_default={}, blank=True)  # the partner's own data
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -73,6 +81,13 @@ class Book(models.Model):
                 | Q(valid_until__isnull=True)
                 | Q(valid_until__gt=models.F("valid_from")),
                 name="book_window_ordered",
+            ),
+            # A name, or an alphabet of code characters of a length that can be one
+            # (distinct characters are the service's to check).
+            models.CheckConstraint(
+                condition=Q(charset__in=list(CHARSETS))
+                | Q(charset__regex=rf"^[A-Za-z0-9_-]{{{CUSTOM_CHARSET_LENGTH[0]},{CUSTOM_CHARSET_LENGTH[1]}}}$"),
+                name="book_charset_valid",
             ),
         ]
 

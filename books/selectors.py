@@ -9,8 +9,14 @@ from couponsite.bounds import ID_MAX
 from couponsite.errors import NotFound
 
 
-def book_list(*, partner: Partner) -> QuerySet[Book]:
-    return Book.objects.filter(partner=partner).order_by("-created_at", "-id")
+def book_list(*, partner: Partner, name: str | None = None, is_active: bool | None = None) -> QuerySet[Book]:
+    """The partner's books, newest first; ``name`` matches any part of a name, in any case."""
+    books = Book.objects.filter(partner=partner)
+    if name is not None:
+        books = books.filter(name__icontains=name)
+    if is_active is not None:
+        books = books.filter(is_active=is_active)
+    return books.order_by("-created_at", "-id")
 
 
 def book_get(*, partner: Partner, book_id: int) -> Book:

@@ -9,9 +9,9 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from books.codes import pattern_keyspace
+from books.codes import ALPHABET, DEFAULT_CHARSET, charset_alphabet, pattern_keyspace
 from books.models import DEFAULT_CODE_PATTERN, Book, Partner, PartnerAPIKey
-from couponsite.bounds import LIMIT_MAX
+from couponsite.bounds import LIMIT_MAX, metadata_problem
 from couponsite.errors import InvalidInput, NotFound
 
 
@@ -90,12 +90,20 @@ def book_validate(book: Book) -> None:
         errors.append({"field": "name", "detail": "This field is required."})
     if book.valid_from and book.valid_until and book.valid_until <= book.valid_from:
         errors.append({"field": "valid_until", "detail": "Must be later than valid_from."})
+    metadata_error = metadata_problem(book.metadata)
+    if metadata_error:
+        errors.append({"field": "metadata", "detail": metadata_error})
     for field in ("max_codes_per_user", "max_redemptions_per_coupon"):
         value = getattr(book, field)
         if value is not None and not 1 <= value <= LIMIT_MAX:
             errors.append({"field": field, "detail": f"Must be empty or between 1 and {LIMIT_MAX}."})
+    alphabet = ALPHABET
     try:
-        pattern_keyspace(book.code_pattern)
+        alphabet = charset_alphabet(book.charset)
+    except InvalidInput as error:
+        errors.extend(error.errors)
+    try:
+        pattern_keyspace(book.code_pattern, alphabet)
     except InvalidInput as error:
         errors.extend({"field": "code_pattern", "detail": e["detail"]} for e in error.errors)
     if errors:
@@ -112,7 +120,9 @@ def book_create(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     code_pattern: str = DEFAULT_CODE_PATTERN,
+    charset: str = DEFAULT_CHARSET,
     is_active: bool = True,
+    metadata: dict | None = None,
 ) -> Book:
     book = Book(
         partner=partner,
@@ -123,7 +133,9 @@ def book_create(
         valid_from=valid_from,
         valid_until=valid_until,
         code_pattern=code_pattern,
+        charset=charset,
         is_active=is_active,
+        metadata={} if metadata is None else metadata,
     )
     book_validate(book)
     book.save()
@@ -140,7 +152,9 @@ def book_update(
     valid_from: datetime | Unchanged | None = UNCHANGED,
     valid_until: datetime | Unchanged | None = UNCHANGED,
     code_pattern: str | Unchanged = UNCHANGED,
+    charset: str | Unchanged = UNCHANGED,
     is_active: bool | Unchanged = UNCHANGED,
+    metadata: dict | Unchanged = UNCHANGED,
 ) -> Book:
     """Change the fields given; returns the book as stored.
 
@@ -159,7 +173,9 @@ def book_update(
             "valid_from": valid_from,
             "valid_until": valid_until,
             "code_pattern": code_pattern,
+            "charset": charset,
             "is_active": is_active,
+            "metadata": metadata,
         }.items()
         if value is not UNCHANGED
     }

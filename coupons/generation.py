@@ -7,6 +7,7 @@ failure or Ctrl-C half way stores nothing. Memory stays flat: batches.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,7 +16,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from psycopg import sql
 
-from books.codes import ALPHABET, RANDOM_CHAR, check_keyspace, holds_sparsely, pattern_regex
+from books.codes import ALPHABET, RANDOM_CHAR, charset_alphabet, check_keyspace, holds_sparsely, pattern_regex
 from books.models import Book
 from coupons.events import CodesAddedMethod, event_codes_added
 from coupons.models import Coupon
@@ -31,14 +32,17 @@ Progress = Callable[[int], None]
 # a pattern that keeps colliding is too crowded to use.
 MAX_TOP_UPS = 10
 
+
 # A CSPRNG call per character (secrets.choice) makes about 84,000 codes a
 # second, slower than PostgreSQL takes them; random bytes drawn in bulk and
 # mapped in C make well over a million (DESIGN.md).
-# 248 = 8 x 31: bytes below it map evenly onto the alphabet; the top 8 are
-# dropped, so that every character stays exactly as likely as any other.
-_ACCEPTED_BYTES = 256 - 256 % len(ALPHABET)
-_BYTE_TO_CHAR = bytes(ord(ALPHABET[b % len(ALPHABET)]) for b in range(256))
-_REJECTED_BYTES = bytes(range(_ACCEPTED_BYTES, 256))
+@functools.cache
+def _byte_mapping(alphabet: str) -> tuple[bytes, bytes]:
+    """A translation table from random bytes to ``alphabet``, and the bytes to
+    drop: for 31 characters, 248 = 8 x 31 bytes map evenly and the top 8 are
+    dropped, so that every character stays exactly as likely as any other."""
+    accepted = 256 - 256 % len(alphabet)
+    return bytes(ord(alphabet[b % len(alphabet)]) for b in range(256)), bytes(range(accepted, 256))
 
 
 def codes_generate(
@@ -47,28 +51,33 @@ def codes_generate(
     count: int,
     actor: Actor,
     pattern: str | None = None,
+    charset: str | None = None,
     max_count: int | None = None,
     progress: Progress | None = None,
 ) -> int:
-    """Add ``count`` new random codes of ``pattern`` (the book's by default) to
-    the book, recorded as a ``codes_added`` event of ``actor``; returns how many
-    were created, always ``count``. ``max_count`` caps one call (the API's and
-    the admin's; the operator's commands have none)."""
+    """Add ``count`` new random codes of ``pattern`` and ``charset`` (the
+    book's by default) to the book, recorded as a ``codes_added`` event of
+    ``actor``; returns how many were created, always ``count``. ``max_count``
+    caps one call (the API's and the admin's; the operator's commands have none)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidInput.field("count", "count must be a positive integer.")
     if max_count is not None and count > max_count:
         raise InvalidInput.field("count", f"At most {max_count:,} codes a request.")
     pattern = book.code_pattern if pattern is None else pattern
+    alphabet = charset_alphabet(book.charset if charset is None else charset)
     with transaction.atomic(), connection.cursor() as cursor:
         advisory_xact_lock(LockKind.PARTNER_GENERATION, book.partner_id)
-        check_keyspace(pattern=pattern, codes_after=_codes_of_shape(book=book, pattern=pattern, adding=count) + count)
+        existing = _codes_of_shape(book=book, pattern=pattern, alphabet=alphabet, adding=count)
+        check_keyspace(pattern=pattern, alphabet=alphabet, codes_after=existing + count)
         keys = NewSortKeys(cursor, book=book)
         keys.make_room(adding=count)
         staging = create_staging(cursor, "code text NOT NULL, sort_key bigint NOT NULL")
         created = 0
         while created < count:
             batch = min(BATCH_SIZE, count - created)
-            _generate_batch(cursor, staging=staging, book=book, pattern=pattern, count=batch, keys=keys)
+            _generate_batch(
+                cursor, staging=staging, book=book, pattern=pattern, alphabet=alphabet, count=batch, keys=keys
+            )
             created += batch
             if progress:
                 progress(batch)
@@ -78,18 +87,19 @@ def codes_generate(
     return created
 
 
-def _codes_of_shape(*, book: Book, pattern: str, adding: int) -> int:
-    """The partner's codes ``pattern`` could have made, in any of its books;
-    0 when even every coupon there is would leave it sparse (the highest id
-    bounds their number), so that large patterns cost no count."""
+def _codes_of_shape(*, book: Book, pattern: str, alphabet: str, adding: int) -> int:
+    """The partner's codes ``pattern`` could have made from ``alphabet``, in
+    any of its books; 0 when even every coupon there is would leave it sparse
+    (the highest id bounds their number), so that large patterns cost no count."""
     most = Coupon.objects.aggregate(most=Max("pk"))["most"] or 0
-    if holds_sparsely(pattern=pattern, codes_at_most=most + adding):
+    if holds_sparsely(pattern=pattern, alphabet=alphabet, codes_at_most=most + adding):
         return 0
-    return Coupon.objects.filter(partner_id=book.partner_id, code__iregex=pattern_regex(pattern)).count()
+    shape = pattern_regex(pattern, alphabet)
+    return Coupon.objects.filter(partner_id=book.partner_id, code__iregex=shape).count()
 
 
 def _generate_batch(
-    cursor: Any, *, staging: sql.Identifier, book: Book, pattern: str, count: int, keys: NewSortKeys
+    cursor: Any, *, staging: sql.Identifier, book: Book, pattern: str, alphabet: str, count: int, keys: NewSortKeys
 ) -> None:
     """Insert exactly ``count`` new codes, drawing again for those that collide
     with an existing code of the partner (or with each other)."""
@@ -97,7 +107,7 @@ def _generate_batch(
     for _ in range(1 + MAX_TOP_UPS):
         with cursor.copy(sql.SQL("COPY {} (code, sort_key) FROM STDIN").format(staging)) as copy:
             for start in range(0, missing, COPY_CHUNK):
-                copy.write(random_code_rows(pattern, keys.draw(min(COPY_CHUNK, missing - start))))
+                copy.write(random_code_rows(pattern, keys.draw(min(COPY_CHUNK, missing - start)), alphabet))
         # With the keyspace rule a collision is rare, and a plain INSERT is
         # cheaper than ON CONFLICT's speculative one: try it first.
         try:
@@ -114,20 +124,22 @@ def _generate_batch(
     )
 
 
-def random_chars(count: int) -> bytes:
-    """``count`` characters of the alphabet, each uniform and independent."""
+def random_chars(count: int, alphabet: str = ALPHABET) -> bytes:
+    """``count`` characters of ``alphabet``, each uniform and independent."""
+    to_char, rejected = _byte_mapping(alphabet)
     chars = bytearray()
     while len(chars) < count:
         missing = count - len(chars)
-        # About 3 % are rejected; draw a little more so one round nearly always suffices.
-        chars += secrets.token_bytes(missing + missing // 16 + 16).translate(_BYTE_TO_CHAR, _REJECTED_BYTES)
+        # Up to 2 % (10 characters) or 3 % (31) are rejected; draw a little
+        # more so one round nearly always suffices.
+        chars += secrets.token_bytes(missing + missing // 16 + 16).translate(to_char, rejected)
     del chars[count:]
     return bytes(chars)
 
 
-def random_code_rows(pattern: str, sort_keys: Sequence[int]) -> bytes:
+def random_code_rows(pattern: str, sort_keys: Sequence[int], alphabet: str = ALPHABET) -> bytes:
     """One row per sort key in PostgreSQL's COPY text format: a new random code
-    of ``pattern``, a tab, the key.
+    of ``pattern`` drawn from ``alphabet``, a tab, the key.
 
     Every row is built from one template and each column of random characters
     (and of key digits) is written with a single strided slice assignment, so
@@ -139,7 +151,7 @@ def random_code_rows(pattern: str, sort_keys: Sequence[int]) -> bytes:
     width = len(template)
     rows = bytearray(template * count)
     positions = [i for i, char in enumerate(pattern) if char == RANDOM_CHAR]
-    chars = random_chars(count * len(positions))
+    chars = random_chars(count * len(positions), alphabet)
     for n, position in enumerate(positions):
         rows[position::width] = chars[n * count : (n + 1) * count]
     # Zero-padded to a fixed width, which bigint input accepts.

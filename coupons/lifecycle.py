@@ -39,7 +39,17 @@ if TYPE_CHECKING:
 # ``event_data`` (the layer above's part, a redemption). The transaction id
 # is the column's default. Parameters: action, actor_kind, actor_id,
 # request_id, redemption_id, event_data, now.
-CHANGED_COLUMNS = ("id", "partner_id", "book_id", "code", "user_id", "assigned_at", "locked_until", "redemption_count")
+CHANGED_COLUMNS = (
+    "id",
+    "partner_id",
+    "book_id",
+    "code",
+    "user_id",
+    "assigned_at",
+    "locked_until",
+    "redemption_count",
+    "metadata",
+)
 EVENTS_FROM_CHANGED_SQL = """
 INSERT INTO coupons_couponevent
     (coupon_id, partner_id, book_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id,
@@ -53,7 +63,8 @@ SELECT changed.id, changed.partner_id, changed.book_id, %(action)s, changed.from
            'redemptions_remaining', CASE
                WHEN changed.to_state IN ('redeemed', 'void') THEN 0
                WHEN book.max_redemptions_per_coupon IS NULL THEN NULL
-               ELSE greatest(book.max_redemptions_per_coupon - changed.redemption_count, 0) END
+               ELSE greatest(book.max_redemptions_per_coupon - changed.redemption_count, 0) END,
+           'metadata', changed.metadata
        ) || %(event_data)s::jsonb,
        %(now)s
 FROM changed JOIN books_book book ON book.id = changed.book_id

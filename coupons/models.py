@@ -187,6 +187,9 @@ class Coupon(models.Model):
     sort_key = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The partner's own data (couponsite.bounds.metadata_problem); a default in
+    # the database too, for the bulk loads' INSERT ... SELECT.
+    metadata = models.JSONField(default=dict, db_default={}, blank=True)
 
     objects = CouponQuerySet.as_manager()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import connection
+from django.db.models import Model
 
 from books.models import Book
 from coupons.models import Coupon
@@ -21,14 +22,30 @@ FROM coupons_coupon coupon JOIN books_book book ON book.id = coupon.book_id
 """  # noqa: S608 - columns from the models
 
 
+def _converted(model: type[Model]) -> list[tuple[int, Any]]:
+    return [(i, field) for i, field in enumerate(model._meta.concrete_fields) if hasattr(field, "from_db_value")]
+
+
+# Fields whose values Django converts after reading (a JSON column arrives as
+# text): its query compiler does it, ``from_db`` does not.
+CONVERTED = {Coupon: _converted(Coupon), Book: _converted(Book)}
+
+
+def _from_db(model: type[Model], values: tuple[Any, ...]) -> Any:
+    values = list(values)
+    for i, field in CONVERTED[model]:
+        values[i] = field.from_db_value(values[i], None, connection)
+    return model.from_db(connection.alias, None, values)
+
+
 def coupon_from_row(row: tuple[Any, ...]) -> Coupon:
     """A coupon from a row starting with ``COUPON_FIELDS``."""
-    return Coupon.from_db(connection.alias, None, row[: len(COUPON_FIELDS)])
+    return _from_db(Coupon, row[: len(COUPON_FIELDS)])
 
 
 def book_from_row(row: tuple[Any, ...]) -> Book:
     """A book from a row starting with ``BOOK_FIELDS``."""
-    return Book.from_db(connection.alias, None, row[: len(BOOK_FIELDS)])
+    return _from_db(Book, row[: len(BOOK_FIELDS)])
 
 
 def coupon_with_book_from_row(row: tuple[Any, ...]) -> Coupon:

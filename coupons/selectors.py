@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date, datetime
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from books.models import Book, Partner
-from coupons.models import Coupon, CouponEvent, CouponState
+from coupons.models import Coupon, CouponEvent, CouponState, EventAction
 from coupons.rows import COUPON_AND_BOOK_SQL, coupon_with_book_from_row
 from couponsite.errors import InvalidInput, NotFound
 
@@ -60,6 +62,27 @@ def coupon_list_for_user(
 
 def coupon_history(*, coupon: Coupon) -> QuerySet[CouponEvent]:
     return CouponEvent.objects.filter(coupon=coupon).order_by("id")
+
+
+def day_start(day: date) -> datetime:
+    """The first moment of a UTC day."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=timezone.get_current_timezone())
+
+
+def assignments_per_day(*, book: Book, first: date) -> dict[date, int]:
+    """Assignments of the book's coupons on each UTC day since ``first``, by day (days without any left out)."""
+    rows = (
+        CouponEvent.objects.filter(coupon__book=book, action=EventAction.ASSIGN, created_at__gte=day_start(first))
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(count=Count("id"))
+        .values_list("day", "count")
+    )
+    return dict(rows)
+
+
+def assignments_since(*, book: Book, since: datetime) -> int:
+    return CouponEvent.objects.filter(coupon__book=book, action=EventAction.ASSIGN, created_at__gte=since).count()
 
 
 def book_state_counts(*, book: Book) -> dict[str, int]:

@@ -33,8 +33,9 @@ from coupons.lifecycle import (
 from coupons.locked_reads import book_for_assignment, coupon_for_update, coupon_for_update_by_code, coupon_to_assign
 from coupons.models import Coupon, CouponState
 from coupons.rows import COUPON_COLUMNS, coupon_from_row
+from coupons.selectors import coupon_get
 from couponsite.actors import Actor
-from couponsite.bounds import checked_user_id
+from couponsite.bounds import checked_user_id, metadata_problem
 from couponsite.db import send_with_next
 from couponsite.errors import (
     AssignmentLimitReached,
@@ -201,6 +202,18 @@ def coupon_release_lock(*, coupon: Coupon, actor: Actor) -> Coupon:
 
 
 # Staff.
+
+
+def coupon_set_metadata(*, partner: Partner, code: str, metadata: object) -> Coupon:
+    """Replace the coupon's metadata, whatever its state: it is the partner's
+    own data, not part of the coupon's life."""
+    problem = metadata_problem(metadata)
+    if problem:
+        raise InvalidInput.field("metadata", f"metadata: {problem}")
+    coupon = coupon_get(partner=partner, code=code)
+    Coupon.objects.filter(pk=coupon.pk).update(metadata=metadata, updated_at=timezone.now())
+    coupon.metadata = metadata
+    return coupon
 
 
 def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:

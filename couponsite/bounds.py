@@ -25,6 +25,8 @@ UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 # An upload's rejected rows listed, at most (the count of all is given too).
 REJECTED_ROWS_LISTED_MAX = 100
 METADATA_MAX_BYTES = 4_096
+# A book's statistics cover at most this many days.
+STATS_DAYS_MAX = 366
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 WEBHOOK_URL_MAX_LENGTH = 2_000
 WEBHOOK_DESCRIPTION_MAX_LENGTH = 500

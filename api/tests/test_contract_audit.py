@@ -105,7 +105,7 @@ OWNED_CASES = [
 @pytest.mark.parametrize(("route", "method"), OWNED_CASES, ids=[f"{m} {r.path}" for r, m in OWNED_CASES])
 def test_another_partners_thing_answers_byte_for_byte_like_a_missing_one(tenant, owner, route, method):
     _, theirs = owner
-    body = {"user_id": "u1", "lock_id": str(uuid.uuid4()), "count": 1, "codes": ["NEW-1"], "name": "n"}
+    body = {"user_id": "u1", "lock_id": str(uuid.uuid4()), "count": 1, "codes": ["NEW-1"], "name": "n", "metadata": {}}
 
     def call(values: dict[str, str]):
         path = _path(route, {**values, "user_id": "u1"})

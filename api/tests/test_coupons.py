@@ -18,6 +18,7 @@ COUPON_FIELDS = {
     "locked_until",
     "redemption_count",
     "redemptions_remaining",
+    "metadata",
 }
 SETUP = Actor.system("test")
 

@@ -200,3 +200,38 @@ def test_a_retry_while_the_first_runs_is_in_flight_then_replayed(live_server):
     assert after.headers["Idempotent-Replayed"] == "true"
     assert after.body == first["answer"].body
     assert CouponEvent.objects.filter(coupon_id=coupon_id, action="lock").count() == 1
+
+
+def patch(client, path: str, data: dict, **headers):
+    return client.patch(path, data, format="json", **headers)
+
+
+def test_a_patch_retried_with_its_key_is_replayed_and_undoes_no_later_change(tenant):
+    path = f"/api/v1/books/{tenant.book.pk}"
+    first = patch(tenant.client, path, {"is_active": False}, HTTP_IDEMPOTENCY_KEY="deactivate")
+    assert patch(tenant.client, path, {"is_active": True}).status_code == 200  # someone turns it back on
+
+    retry = patch(tenant.client, path, {"is_active": False}, HTTP_IDEMPOTENCY_KEY="deactivate")
+
+    assert (retry.status_code, retry.content, retry["Idempotent-Replayed"]) == (200, first.content, "true")
+    assert Book.objects.get(pk=tenant.book.pk).is_active is True
+
+
+def test_a_key_first_used_on_a_post_is_reused_on_a_patch(tenant):
+    assert post(tenant.client, "/api/v1/books", {"name": "A"}, HTTP_IDEMPOTENCY_KEY="k").status_code == 201
+
+    response = patch(tenant.client, f"/api/v1/books/{tenant.book.pk}", {"name": "B"}, HTTP_IDEMPOTENCY_KEY="k")
+
+    assert_problem(response, 422, "idempotency_key_reused")
+    assert Book.objects.get(pk=tenant.book.pk).name != "B"
+
+
+def test_a_refused_body_is_replayed_and_a_corrected_body_needs_a_new_key(tenant):
+    invalid = post(tenant.client, "/api/v1/books", {"name": ""}, HTTP_IDEMPOTENCY_KEY="k")
+    replayed = post(tenant.client, "/api/v1/books", {"name": ""}, HTTP_IDEMPOTENCY_KEY="k")
+    corrected = post(tenant.client, "/api/v1/books", {"name": "Fixed"}, HTTP_IDEMPOTENCY_KEY="k")
+
+    assert_problem(invalid, 400, "validation_error")
+    assert (replayed.content, replayed["Idempotent-Replayed"]) == (invalid.content, "true")
+    assert_problem(corrected, 422, "idempotency_key_reused")
+    assert post(tenant.client, "/api/v1/books", {"name": "Fixed"}, HTTP_IDEMPOTENCY_KEY="k2").status_code == 201

@@ -112,3 +112,17 @@ def test_the_schema_is_served(db):
     response = Client().get("/api/schema/")
     assert response.status_code == 200
     assert b"openapi: 3" in response.content
+
+
+@pytest.mark.parametrize(
+    ("old", "new"), [("/docs", "/api/docs/"), ("/redoc", "/api/redoc/"), ("/openapi.json", "/api/schema/?format=json")]
+)
+def test_the_original_services_addresses_redirect_to_the_docs(db, old, new):
+    response = Client().get(old)
+    assert (response.status_code, response["Location"]) == (301, new)
+
+
+def test_openapi_json_ends_at_the_schema_in_json(db):
+    response = Client().get("/openapi.json", follow=True)
+    assert response.status_code == 200
+    assert response.json()["openapi"].startswith("3.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
@@ -27,6 +28,24 @@ def test_the_rate_is_per_key(tenant, other):
         tenant.client.get("/api/v1/books")
     assert_problem(tenant.client.get("/api/v1/books"), 429, "throttled")
     assert other.client.get("/api/v1/books").status_code == 200
+
+
+@override_settings(API_RATE="3/min")
+def test_answers_say_the_rate_limit_and_what_is_left_of_it(tenant):
+    answers = [tenant.client.get("/api/v1/me") for _ in range(4)]
+
+    assert {answer["RateLimit-Policy"] for answer in answers} == {'"default";q=3;w=60'}
+    left = [re.fullmatch(r'"default";r=(\d+);t=(\d+)', answer["RateLimit"]).groups() for answer in answers]
+    assert [int(remaining) for remaining, _ in left] == [2, 1, 0, 0]
+    assert all(1 <= int(seconds) <= 60 for _, seconds in left)
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]
+
+
+def test_with_leases_a_process_counts_down_its_own_tokens_and_the_unleased_rest(tenant):
+    # 1200/min: each process leases 10 at a time; the first take leaves 1,190 unleased.
+    remaining = [int(tenant.client.get("/api/v1/me")["RateLimit"].split("r=")[1].split(";")[0]) for _ in range(12)]
+
+    assert remaining == list(range(1199, 1187, -1))
 
 
 def test_failed_lookups_past_the_limit_throttle_that_user_only(tenant):
@@ -122,7 +141,7 @@ def test_leased_requests_never_let_more_than_the_limit_through_across_processes(
 
     def requests_of(i: int) -> int:
         leases = processes[i % len(processes)]
-        return sum(leases.take("key", window, rate) for _ in range(300))
+        return sum(leases.take("key", window, rate)[0] for _ in range(300))
 
     allowed = sum(race(requests_of, times=10, workers=10))
 
@@ -138,7 +157,7 @@ def test_a_lease_serves_ten_requests_with_one_count():
     window = Window.current(f"lease:{uuid.uuid4()}", rate.seconds)
     leases = Leases()
 
-    assert all(leases.take("key", window, rate) for _ in range(95))
+    assert all(leases.take("key", window, rate)[0] for _ in range(95))
 
     assert counter_add(window, 0, fall_back_to_database=False) == 100
 

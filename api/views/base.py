@@ -6,6 +6,7 @@ from django.conf import settings
 from rest_framework import exceptions, serializers, viewsets
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.request import Request
+from rest_framework.response import Response
 
 from api.authentication import principal
 from books.codes import CODE_PATTERN_RE
@@ -35,6 +36,12 @@ class PartnerViewSet(viewsets.GenericViewSet):
     def actor(self) -> Actor:
         return principal(self.request).actor
 
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for header, value in getattr(request, "rate_limit_headers", {}).items():
+            response[header] = value
+        return response
+
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
         _check_body_size(request)
@@ -50,6 +57,11 @@ class PartnerViewSet(viewsets.GenericViewSet):
 
 
 def _check_body_size(request: Request) -> None:
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not request.META.get("CONTENT_LENGTH"):
+        # WSGI gives Django no length, and Django reads such a body as empty.
+        raise exceptions.ValidationError(
+            {"body": ["A chunked body cannot be read here; send the body with a Content-Length header."]}
+        )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

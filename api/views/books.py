@@ -6,21 +6,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
-from api.filters import BookCouponFilter, SelectorFilterBackend, filter_values
+from api.filters import BookCouponFilter, BookFilter, SelectorFilterBackend, filter_values
 from api.idempotency import idempotent
 from api.pagination import BookPagination, CouponCursorPagination
 from api.parsers import JSONParser
 from api.serializers import (
     BookDetailSerializer,
     BookSerializer,
+    BookStatsSerializer,
     BookWriteSerializer,
     CodesGenerateSerializer,
     CodesUploadFileSerializer,
     CodesUploadJSONSerializer,
     CouponSerializer,
     CreatedSerializer,
+    StatsQuerySerializer,
 )
 from api.views.base import PartnerViewSet
+from books.models import Book
 from books.selectors import book_get, book_list
 from books.services import book_create
 from coupons.generation import codes_generate
@@ -30,6 +33,7 @@ from coupons.selectors import book_state_counts, coupon_list_for_book
 from coupons.services import book_update_recorded
 from couponsite.bounds import CODES_PER_REQUEST_MAX
 from couponsite.errors import ErrorCode
+from redemptions.selectors import book_stats
 
 TAG = ["books"]
 BOOK_REQUEST = {"name": "Spring sale", "description": "10 % off shoes", "max_codes_per_user": 1}
@@ -37,16 +41,19 @@ BOOK_REQUEST = {"name": "Spring sale", "description": "10 % off shoes", "max_cod
 
 class BookViewSet(PartnerViewSet):
     pagination_class = BookPagination
+    queryset = Book.objects.none()  # tells the schema the filterset's model; reads go through selectors
+    filter_backends = [SelectorFilterBackend]
+    filterset_class = BookFilter
 
     @extend_schema(
         operation_id="books_list",
         tags=TAG,
-        summary="List the partner's books, newest first",
+        summary="List the partner's books, newest first, by name or active state",
         responses={200: BookSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("A page of books", schema.BOOK)],
     )
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(book_list(partner=self.partner))
+        page = self.paginate_queryset(book_list(partner=self.partner, **filter_values(BookFilter, request)))
         return self.get_paginated_response(BookSerializer(page, many=True).data)
 
     @extend_schema(
@@ -82,13 +89,15 @@ class BookViewSet(PartnerViewSet):
         operation_id="books_update",
         tags=TAG,
         summary="Change some of a book's fields",
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=BookWriteSerializer(partial=True),
-        responses={200: BookSerializer, **schema.problems(ErrorCode.NOT_FOUND, ErrorCode.UNSUPPORTED_MEDIA_TYPE)},
+        responses={200: BookSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
         examples=[
             schema.example("Deactivate", {"is_active": False}, request=True),
             schema.example("Updated", {**schema.BOOK, "is_active": False}),
         ],
     )
+    @idempotent
     def partial_update(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)
         book = book_update_recorded(book=book, actor=self.actor, **self.parsed(BookWriteSerializer, partial=True))
@@ -99,8 +108,9 @@ class BookViewSet(PartnerViewSet):
         tags=TAG,
         summary="Add random codes to a book",
         description=(
-            "`#` in the pattern is one random character of `23456789ABCDEFGHJKMNPQRSTUVWXYZ`, anything else is "
-            "literal. Refused when the pattern's keyspace is under 10,000 x the codes the book would hold."
+            "`#` in the pattern is one random character of the charset (the book's unless given), anything else "
+            "is literal. Refused when the keyspace is under 10,000 x the codes of that shape the partner would "
+            "hold in all its books."
         ),
         parameters=[schema.IDEMPOTENCY_PARAMETER],
         request=CodesGenerateSerializer,
@@ -118,6 +128,7 @@ class BookViewSet(PartnerViewSet):
             book=book,
             count=data["count"],
             pattern=data.get("pattern"),
+            charset=data.get("charset"),
             max_count=CODES_PER_REQUEST_MAX,
             actor=self.actor,
         )
@@ -154,6 +165,24 @@ class BookUploadViewSet(PartnerViewSet):
             upload = self.parsed(CodesUploadFileSerializer)["file"]
             created = codes_import_csv(book=book, stream=upload, max_count=CODES_PER_REQUEST_MAX, actor=self.actor)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
+
+
+class BookStatsViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="books_stats",
+        tags=TAG,
+        summary="A book's coupons by state, assignments and redemptions per day, and days left",
+        parameters=[StatsQuerySerializer],
+        responses={200: BookStatsSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("Statistics", schema.STATS)],
+    )
+    def retrieve(self, request: Request, book_id: int) -> Response:
+        book = book_get(partner=self.partner, book_id=book_id)
+        query = StatsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        stats = book_stats(book=book, days=query.validated_data["days"])
+        body = {"book_id": book.pk, "counts": stats.counts, "days": stats.days, "days_left": stats.days_left}
+        return Response(BookStatsSerializer(body).data)
 
 
 class BookCouponViewSet(PartnerViewSet):

@@ -9,15 +9,17 @@ from rest_framework.response import Response
 from api import schema
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
-from api.pagination import CouponCursorPagination
+from api.pagination import CouponCursorPagination, RedemptionCursorPagination
 from api.serializers import (
     AssignRandomSerializer,
     CouponEventSerializer,
+    CouponMetadataSerializer,
     CouponNow,
     CouponSerializer,
     LockedCouponSerializer,
     RedeemedCouponSerializer,
     RedeemSerializer,
+    RedemptionDetailSerializer,
     RollbackSerializer,
     UnlockSerializer,
     UserSerializer,
@@ -28,8 +30,15 @@ from api.throttles import failed_lookups_limited, failed_reads_limited
 from api.views.base import PartnerViewSet
 from coupons.models import Coupon
 from coupons.selectors import coupon_get, coupon_history, coupon_list_for_user
-from coupons.services import coupon_assign_code, coupon_assign_random, coupon_lock, coupon_unlock
+from coupons.services import (
+    coupon_assign_code,
+    coupon_assign_random,
+    coupon_lock,
+    coupon_set_metadata,
+    coupon_unlock,
+)
 from couponsite.errors import ErrorCode
+from redemptions.selectors import redemption_get, redemption_list_for_coupon
 from redemptions.services import coupon_redeem, redemption_rollback
 
 TAG = ["coupons"]
@@ -86,6 +95,26 @@ class CouponViewSet(PartnerViewSet):
     @failed_reads_limited
     def retrieve(self, request: Request, code: str) -> Response:
         return Response(rendered(CouponSerializer, coupon_get(partner=self.partner, code=code)))
+
+    @extend_schema(
+        operation_id="coupons_update",
+        tags=TAG,
+        summary="Replace a coupon's metadata",
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
+        request=CouponMetadataSerializer,
+        responses={200: CouponSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
+        examples=[
+            schema.example("Metadata", {"metadata": {"campaign": "spring"}}, request=True),
+            schema.example("Updated", {**schema.COUPON, "metadata": {"campaign": "spring"}}),
+        ],
+    )
+    @idempotent
+    @failed_reads_limited
+    def partial_update(self, request: Request, code: str) -> Response:
+        metadata = self.parsed(CouponMetadataSerializer)["metadata"]
+        return Response(
+            rendered(CouponSerializer, coupon_set_metadata(partner=self.partner, code=code, metadata=metadata))
+        )
 
     @extend_schema(
         operation_id="coupons_history",
@@ -228,7 +257,34 @@ class UserCouponViewSet(PartnerViewSet):
         return self.get_paginated_response(CouponSerializer(page, many=True).data)
 
 
+class CouponRedemptionViewSet(PartnerViewSet):
+    pagination_class = RedemptionCursorPagination
+
+    @extend_schema(
+        operation_id="coupons_redemptions",
+        tags=TAG,
+        summary="A coupon's redemptions, oldest first, rolled back ones included",
+        responses={200: RedemptionDetailSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("Redemptions", schema.REDEMPTION)],
+    )
+    @failed_reads_limited
+    def list(self, request: Request, code: str) -> Response:
+        page = self.paginate_queryset(redemption_list_for_coupon(coupon=coupon_get(partner=self.partner, code=code)))
+        return self.get_paginated_response(RedemptionDetailSerializer(page, many=True).data)
+
+
 class RedemptionViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="redemptions_retrieve",
+        tags=["redemptions"],
+        summary="A redemption, with its rollback if it was rolled back",
+        responses={200: RedemptionDetailSerializer, **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("A redemption", schema.REDEMPTION)],
+    )
+    def retrieve(self, request: Request, redemption_id: str) -> Response:
+        redemption = redemption_get(partner=self.partner, redemption_id=redemption_id)
+        return Response(RedemptionDetailSerializer(redemption).data)
+
     @extend_schema(
         operation_id="redemptions_rollback",
         tags=["redemptions"],

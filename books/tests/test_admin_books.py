@@ -23,6 +23,7 @@ def book_form(partner, **overrides):
         "valid_until_0": "",
         "valid_until_1": "",
         "code_pattern": "####-####-####",
+        "charset": "unambiguous",
     }
     data.update(overrides)
     return data
@@ -53,6 +54,26 @@ def test_book_form_shows_the_service_error_on_the_pattern_field_and_stores_nothi
     assert "code_pattern" in response.context["adminform"].form.errors
     assert "A pattern needs at least one '#'" in response.context["adminform"].form.errors["code_pattern"][0]
     assert not Book.objects.exists()
+
+
+def test_book_form_shows_a_charset_that_is_not_one_on_its_field():
+    client = client_for(staff_user())
+
+    response = client.post(reverse("admin:books_book_add"), book_form(PartnerFactory(), charset="ABCDEFGHIa"))
+
+    assert response.status_code == 200
+    assert "differ in any case" in response.context["adminform"].form.errors["charset"][0]
+    assert not Book.objects.exists()
+
+
+def test_a_numeric_book_is_made_in_the_admin():
+    client = client_for(staff_user(role=COUPON_MANAGERS))
+
+    client.post(
+        reverse("admin:books_book_add"), book_form(PartnerFactory(), code_pattern="########", charset="numeric")
+    )
+
+    assert Book.objects.get().charset == "numeric"
 
 
 def test_book_form_refuses_a_window_that_ends_before_it_starts():

@@ -88,6 +88,23 @@ def test_a_new_api_key_is_shown_once_and_works():
     assert key not in page_again.content.decode()
 
 
+def test_a_new_api_key_never_travels_in_a_cookie():
+    # Audit L5: the messages cookie is signed, not encrypted: anyone holding it reads it.
+    partner = PartnerFactory()
+    client = client_for(staff_user())
+
+    added = client.post(
+        reverse("admin:books_partnerapikey_add"),
+        {"partner": partner.pk, "name": "checkout", "expiry_date_0": "", "expiry_date_1": ""},
+    )
+    shown = client.get(added["Location"])
+
+    key = re.search(r"The API key for checkout is: (\S+)\. ", shown.content.decode()).group(1)
+    cookies = [morsel.OutputString() for response in (added, shown) for morsel in response.cookies.values()]
+    assert "messages" not in client.cookies
+    assert not [cookie for cookie in cookies if key in cookie or key[:8] in cookie]
+
+
 def test_revoke_action_revokes_keys_through_the_service():
     partner = PartnerFactory()
     api_key, plain_key = api_key_for(partner)

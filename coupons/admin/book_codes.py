@@ -19,6 +19,7 @@ from django.urls import path, reverse
 
 from books import admin as books_admin
 from books import charts
+from books.codes import CHARSETS, CUSTOM_CHARSET_LENGTH
 from books.models import Book
 from coupons.generation import codes_generate
 from coupons.imports import codes_import_csv
@@ -42,10 +43,16 @@ class GenerateCodesForm(forms.Form):
         max_length=CODE_MAX_LENGTH,
         help_text="'#' is a random character; anything else is kept as it is. Empty: the book's pattern.",
     )
+    charset = forms.CharField(
+        required=False,
+        max_length=CUSTOM_CHARSET_LENGTH[1],
+        help_text=f"What '#' draws from: {', '.join(CHARSETS)}, or 10 to 64 characters of your own. Empty: the book's.",
+    )
 
     def __init__(self, *args: Any, book: Book, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["pattern"].widget.attrs["placeholder"] = book.code_pattern
+        self.fields["charset"].widget.attrs["placeholder"] = book.charset
 
 
 class UploadCodesForm(forms.Form):
@@ -101,6 +108,7 @@ class BookAdmin(books_admin.BookAdmin):
                     book=book,
                     count=form.cleaned_data["count"],
                     pattern=form.cleaned_data["pattern"] or None,
+                    charset=form.cleaned_data["charset"] or None,
                     max_count=CODES_PER_REQUEST_MAX,
                     actor=Actor.staff(request.user.pk),
                 )

@@ -118,3 +118,33 @@ def test_code_forms_of_an_unknown_book_are_not_found():
     response = client_for(staff_user()).get(reverse("admin:books_book_generate", args=[987654]))
 
     assert response.status_code == 404
+
+
+def upload_as_manager(book, content: bytes):
+    upload = io.BytesIO(content)
+    upload.name = "codes.csv"
+    client = client_for(staff_user(role=COUPON_MANAGERS))
+    return client.post(reverse("admin:books_book_upload", args=[book.pk]), {"file": upload})
+
+
+def test_an_upload_of_more_rows_than_a_request_may_add_stores_nothing():
+    # Audit L1: 150,000 rows were accepted here while the API capped at 100,000.
+    book = BookFactory()
+
+    response = upload_as_manager(book, b"".join(b"L1-%d\n" % i for i in range(100_001)))
+
+    assert response.status_code == 400
+    assert "At most 100,000 codes a request" in " ".join(message_texts(response))
+    assert not Coupon.objects.filter(book=book).exists()
+
+
+def test_an_upload_larger_than_the_size_cap_is_refused_before_it_is_read():
+    # Audit L1: a 42 MB file ran past the worker timeout and answered 500.
+    book = BookFactory()
+    line = b"X" * 63 + b"\n"
+
+    response = upload_as_manager(book, line * (10 * 2**20 // len(line) + 1))
+
+    assert response.status_code == 400
+    assert response.context["form"].errors["file"] == ["The file is larger than 10 MB; split it."]
+    assert not Coupon.objects.filter(book=book).exists()

@@ -56,6 +56,15 @@ def test_generate_codes_follows_the_given_pattern():
 
 
 @pytest.mark.django_db
+def test_generate_codes_draws_from_the_given_charset():
+    book = BookFactory()
+
+    run("generate_codes", "--book", book.pk, "--count", 20, "--pattern", "########", "--charset", "numeric")
+
+    assert all(code.isdigit() for code in book_codes(book))
+
+
+@pytest.mark.django_db
 def test_generate_codes_draws_a_progress_bar_on_a_terminal_only():
     book = BookFactory()
 
@@ -72,7 +81,7 @@ def test_generate_codes_draws_a_progress_bar_on_a_terminal_only():
     ("args", "message"),
     [
         (["--book", 999999, "--count", 5], "No book with id 999999."),
-        (["--count", 10, "--pattern", "##"], "possible codes, under 10,000 x"),
+        (["--count", 10, "--pattern", "##"], r"possible codes \(from 31 characters\), under"),
         (["--count", 10, "--pattern", "NO RANDOM"], "Invalid pattern"),
         (["--count", 0], "count must be a positive integer."),
     ],

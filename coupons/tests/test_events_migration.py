@@ -10,7 +10,7 @@ from coupons.tests.factories import CouponFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BEFORE = [("coupons", "0005_expect_one_changed_row")]
+BEFORE = [("coupons", "0006_metadata")]
 OLD_EVENT = """
 INSERT INTO coupons_couponevent (coupon_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id,
                                  created_at)

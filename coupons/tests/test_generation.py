@@ -52,6 +52,44 @@ def test_generated_codes_use_every_character_of_the_alphabet_and_no_other():
 
 
 @pytest.mark.django_db
+def test_a_numeric_book_generates_digits_only_and_its_keyspace_is_ten_per_character():
+    # "#####": 10**5 codes, sparse enough for 10.
+    book = BookFactory(code_pattern="#####", charset="numeric")
+
+    assert codes_generate(actor=OPERATOR, book=book, count=10) == 10
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(actor=OPERATOR, book=book, count=1)
+
+    assert all(code.isdigit() and len(code) == 5 for code in book_codes(book))
+    assert "100,000 possible codes (from 10 characters)" in refused.value.detail
+
+
+@pytest.mark.django_db
+def test_a_generation_can_use_an_alphabet_of_its_own():
+    book = BookFactory()
+
+    codes_generate(actor=OPERATOR, book=book, count=200, pattern="P-########", charset="aBcDeFgHiJ")
+
+    assert set("".join(code[2:] for code in book_codes(book))) == set("aBcDeFgHiJ")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "charset",
+    ["ABCDEFGHI", "A" * 65, "ABCDEFGHIa", "ABCDEFGHI!", "ABCDEFGHI "],
+    ids=["too short", "too long", "same letter in two cases", "not a code character", "blank"],
+)
+def test_a_charset_that_cannot_be_an_alphabet_is_refused_and_nothing_is_stored(charset):
+    book = BookFactory()
+
+    with pytest.raises(InvalidInput) as refused:
+        codes_generate(actor=OPERATOR, book=book, count=5, charset=charset)
+
+    assert refused.value.errors[0]["field"] == "charset"
+    assert not Coupon.objects.filter(book=book).exists()
+
+
+@pytest.mark.django_db
 def test_generated_coupons_are_available_with_sort_keys_in_range():
     book = BookFactory()
 
@@ -138,9 +176,9 @@ def rows_starting_with(codes_first: list[str]):
     real = generation.random_code_rows
     calls = []
 
-    def rows(pattern, sort_keys):
+    def rows(pattern, sort_keys, alphabet):
         calls.append(len(sort_keys))
-        generated = real(pattern, sort_keys)
+        generated = real(pattern, sort_keys, alphabet)
         if len(calls) > 1:
             return generated
         fixed = b"".join(f"{code}\t{key}\n".encode() for code, key in zip(codes_first, sort_keys, strict=False))
@@ -171,7 +209,9 @@ def test_a_pattern_whose_codes_keep_colliding_is_refused_and_nothing_is_stored(m
     book = BookFactory(code_pattern="######")
     CouponFactory(book=BookFactory(partner=book.partner), code="TAKEN1")
     monkeypatch.setattr(
-        generation, "random_code_rows", lambda pattern, keys: b"".join(f"TAKEN1\t{key}\n".encode() for key in keys)
+        generation,
+        "random_code_rows",
+        lambda pattern, keys, alphabet: b"".join(f"TAKEN1\t{key}\n".encode() for key in keys),
     )
 
     with pytest.raises(InvalidInput) as refused:

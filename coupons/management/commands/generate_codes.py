@@ -18,15 +18,26 @@ class Command(BaseCommand):
         add_book_option(parser)
         parser.add_argument("--count", type=int, required=True, metavar="N", help="How many codes to create.")
         parser.add_argument("--pattern", help="Code pattern, e.g. SPRING-####-####; default: the book's pattern.")
+        parser.add_argument(
+            "--charset",
+            help="What '#' draws from (numeric, alphabetic, ... or characters of its own); default: the book's.",
+        )
         add_progress_option(parser)
 
-    def handle(self, *args, book: int, count: int, pattern: str | None, no_progress: bool, **options) -> None:
+    def handle(
+        self, *args, book: int, count: int, pattern: str | None, charset: str | None, no_progress: bool, **options
+    ) -> None:
         target = book_or_error(book)
         started = time.monotonic()
         try:
             with progress_bar(self, total=count, unit="codes", enabled=not no_progress) as progress:
                 created = codes_generate(
-                    book=target, count=count, pattern=pattern, progress=progress, actor=Actor.system("generate_codes")
+                    book=target,
+                    count=count,
+                    pattern=pattern,
+                    charset=charset,
+                    progress=progress,
+                    actor=Actor.system("generate_codes"),
                 )
         except ServiceError as error:
             raise service_error(error) from error

@@ -64,7 +64,7 @@ def required(model: str) -> models.ForeignKey:
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("coupons", "0007_backfill_event_partner_and_book")]
+    dependencies = [("coupons", "0008_backfill_event_partner_and_book")]
 
     operations = [
         migrations.SeparateDatabaseAndState(

@@ -1,10 +1,10 @@
-"""Partner and book on the events recorded before 0006 (step 2 of 3).
+"""Partner and book on the events recorded before 0007 (step 2 of 3).
 
 In batches of ids, each its own short transaction (the migration is not
 atomic): the table stays writable, no batch holds many row locks, and an
 interrupted run resumes where it stopped (it only fills rows that have no
 partner yet). Nothing else of an old row changes: the append-only trigger
-lets exactly this through (0006). Old rows get no snapshot and no transaction
+lets exactly this through (0007). Old rows get no snapshot and no transaction
 id: the feed starts with the events recorded after the upgrade.
 """
 
@@ -34,6 +34,6 @@ def fill_partner_and_book(apps, schema_editor) -> None:
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("coupons", "0006_events_feed_columns")]
+    dependencies = [("coupons", "0007_events_feed_columns")]
 
     operations = [migrations.RunPython(fill_partner_and_book, migrations.RunPython.noop, elidable=True)]

@@ -8,7 +8,7 @@ a longer varchar and a dropped NOT NULL rewrite nothing either. The locks are
 short, and ``lock_timeout`` keeps the migration from queueing traffic behind a
 long transaction: it fails instead, to be run again.
 
-Steps 2 and 3 (0007, 0008) fill partner and book on the old rows in batches
+Steps 2 and 3 (0008, 0009) fill partner and book on the old rows in batches
 and then make them required without a long lock.
 """
 
@@ -24,9 +24,9 @@ ALTER TABLE coupons_couponevent ADD COLUMN transaction_id xid8 NULL;
 ALTER TABLE coupons_couponevent ALTER COLUMN transaction_id SET DEFAULT pg_current_xact_id();
 """
 
-# The rows from before this migration get their partner and book once (0007):
+# The rows from before this migration get their partner and book once (0008):
 # the append-only rule lets an UPDATE through only for that, on a row that has
-# none yet, changing nothing else. 0008 restores the strict rule.
+# none yet, changing nothing else. 0009 restores the strict rule.
 APPEND_ONLY_BUT_BACKFILL = """
 CREATE OR REPLACE FUNCTION coupons_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -68,7 +68,7 @@ STATES = [
 class Migration(migrations.Migration):
     dependencies = [
         ("books", "0003_partner_name_unique_in_any_case"),
-        ("coupons", "0005_expect_one_changed_row"),
+        ("coupons", "0006_metadata"),
         ("redemptions", "0002_drop_indexes_covered_by_composites"),
     ]
 
