@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "books",
     "coupons",
     "redemptions",
+    "webhooks",
     "api",
 ]
 
@@ -189,6 +190,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=10 
 
 # Domain settings.
 LOCK_TIMEOUT_SECONDS = env.int("LOCK_TIMEOUT_SECONDS", default=300)
+# Webhook URLs on this machine (http://127.0.0.1:...) for a local receiver;
+# production takes only https:// URLs of public addresses (no SSRF).
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=not PRODUCTION)
+if PRODUCTION and WEBHOOK_ALLOW_LOOPBACK:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_LOOPBACK must stay off when DJANGO_ENV=production")
 
 # Security: everything `check --deploy` asks for is on in production.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=PRODUCTION) else None
@@ -285,7 +291,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"CouponStateEnum": "coupons.models.CouponState"},
+    "ENUM_NAME_OVERRIDES": {
+        "CouponStateEnum": "coupons.models.CouponState",
+        "EventTypeEnum": "coupons.models.FEED_TYPE_NAMES",
+    },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key
 # Requests each process takes from the shared counter at a time (api/throttles.py).

@@ -20,6 +20,7 @@ from api.tests.conftest import make_tenant
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
 from redemptions.services import coupon_redeem
+from webhooks.services import webhook_create
 
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
@@ -47,6 +48,7 @@ def real(db) -> dict:
         for _ in range(3)
     ]
     _, redemption = coupon_redeem(partner=tenant.partner, code=held[0], user_id=HOLDER, actor=actor)
+    webhook = webhook_create(partner=tenant.partner, url="http://127.0.0.1:8001/hooks", event_types=[])
     yield {
         "headers": {"Authorization": f"Api-Key {tenant.key}"},
         "path": {
@@ -54,6 +56,7 @@ def real(db) -> dict:
             "code": st.sampled_from([c.code for c in tenant.coupons()]),
             "redemption_id": st.just(str(redemption.pk)),
             "user_id": st.just(HOLDER),
+            "webhook_id": st.just(str(webhook.pk)),
         },
         "body": {"book_id": st.just(tenant.book.pk), "user_id": st.just(HOLDER)},
     }

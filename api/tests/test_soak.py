@@ -39,6 +39,7 @@ from books.services import api_key_issue, book_create, partner_create
 from coupons.generation import codes_generate
 from coupons.models import Coupon, CouponEvent, CouponState, EventAction
 from coupons.services import locks_release_expired
+from coupons.tests.factories import OPERATOR
 from couponsite.actors import Actor, ActorKind
 from couponsite.errors import ERRORS
 from redemptions.models import Redemption
@@ -656,8 +657,8 @@ def test_sustained_mixed_traffic_through_three_server_processes_keeps_every_inva
     _, key = api_key_issue(partner=partner, name="soak")
     single = book_create(partner=partner, name="Single use", max_codes_per_user=2, max_redemptions_per_coupon=1)
     gift = book_create(partner=partner, name="Gift cards", max_codes_per_user=3, max_redemptions_per_coupon=5)
-    codes_generate(book=single, count=300)
-    codes_generate(book=gift, count=150)
+    codes_generate(actor=OPERATOR, book=single, count=300)
+    codes_generate(actor=OPERATOR, book=gift, count=150)
     codes = list(Coupon.objects.filter(partner=partner).values_list("code", flat=True))
     soak = Soak(port=servers.port, key=key, single=single, gift=gift, codes=codes)
 

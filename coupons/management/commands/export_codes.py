@@ -5,6 +5,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from coupons.events import event_codes_exported
 from coupons.management.options import (
     add_book_option,
     add_progress_option,
@@ -15,6 +16,7 @@ from coupons.management.options import (
 )
 from coupons.models import CouponState
 from coupons.selectors import EXPORT_COLUMNS, coupon_export_rows, coupon_list_for_book
+from couponsite.actors import Actor
 from couponsite.db import UNAVAILABLE_ERRORS, bulk_timeouts
 from couponsite.errors import ServiceError
 from couponsite.spreadsheet import spreadsheet_safe
@@ -57,6 +59,7 @@ class Command(BaseCommand):
         finally:
             if output:
                 stream.close()
+        event_codes_exported(book=target, count=exported, state=state, actor=Actor.system("export_codes"))
         if output:
             elapsed = time.monotonic() - started
             self.stdout.write(f"Exported {exported:,} coupons of book {target.pk} to {output} in {elapsed:.1f} s.")

@@ -11,6 +11,7 @@ from coupons.management.options import (
     progress_bar,
     service_error,
 )
+from couponsite.actors import Actor
 from couponsite.db import UNAVAILABLE_ERRORS
 from couponsite.errors import ServiceError
 
@@ -38,7 +39,14 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with progress_bar(self, total=count, unit="codes", enabled=not no_progress) as progress:
-                created = codes_generate(book=target, count=count, pattern=pattern, charset=charset, progress=progress)
+                created = codes_generate(
+                    book=target,
+                    count=count,
+                    pattern=pattern,
+                    charset=charset,
+                    progress=progress,
+                    actor=Actor.system("generate_codes"),
+                )
         except ServiceError as error:
             raise service_error(error) from error
         except UNAVAILABLE_ERRORS as error:

@@ -5,6 +5,7 @@ from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
 
+from coupons.events import CodesAddedMethod
 from coupons.imports import codes_import_csv
 from coupons.management.options import (
     add_book_option,
@@ -14,6 +15,7 @@ from coupons.management.options import (
     progress_bar,
     service_error,
 )
+from couponsite.actors import Actor
 from couponsite.db import UNAVAILABLE_ERRORS
 from couponsite.errors import ServiceError
 
@@ -38,7 +40,13 @@ class Command(BaseCommand):
                 self._open(file) as stream,
                 progress_bar(self, total=None, unit="codes", enabled=not no_progress) as progress,
             ):
-                created = codes_import_csv(book=target, stream=stream, progress=progress)
+                created = codes_import_csv(
+                    book=target,
+                    stream=stream,
+                    progress=progress,
+                    actor=Actor.system("import_codes"),
+                    method=CodesAddedMethod.IMPORT,
+                )
         except ServiceError as error:
             for row in error.errors:
                 if "line" in row:
