@@ -293,7 +293,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CouponStateEnum": "coupons.models.CouponState",
-        "EventTypeEnum": "coupons.models.FEED_TYPE_NAMES",
+        "EventTypeEnum": "coupons.event_types.FEED_TYPE_NAMES",
     },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from api import schema
 from api.idempotency import idempotent
 from api.views.base import PartnerViewSet
-from coupons.models import FEED_TYPE_NAMES
+from coupons.event_types import FEED_TYPE_NAMES
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOK_URL_MAX_LENGTH
 from couponsite.errors import ErrorCode
 from webhooks.models import WebhookEndpoint
