@@ -25,6 +25,7 @@ from django.utils import timezone
 from coupons.models import Clear, Coupon, CouponState, Lifecycle, Param
 from couponsite.actors import Actor
 from couponsite.db import send_with_next
+from couponsite.metrics import count_transition
 from couponsite.request_ids import current_request_id
 
 if TYPE_CHECKING:
@@ -155,6 +156,7 @@ def coupon_transition(
     if before is not None:
         send_with_next(before[0], {**before[1], **parameters})
     send_with_next(sql.one_row_sql, parameters)
+    count_transition(sql.name)
 
 
 def queryset_sql(queryset: QuerySet, *, prefix: str) -> tuple[str, dict[str, Any]]:
