@@ -125,6 +125,7 @@ random() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv
 {
     cat deploy/stack.env.example
     echo "SECRET_KEY=$(random 40)"
+    echo "METRICS_TOKEN=$(random 24)"
     echo "POSTGRES_PASSWORD=$(random 24)"
     echo "REDIS_PASSWORD=$(random 24)"
     echo "POSTGRES_PORT=$pg_port"
@@ -240,6 +241,33 @@ echo "     assigns served: app1 $served1, app2 $served2"
 ((served1 > 0 && served2 > 0)) || fail "one app container served no assign"
 ((served1 + served2 == 321)) || fail "the access logs count $((served1 + served2)) assigns, not 321"
 echo "ok   both app containers served assigns, 321 in all"
+
+# /metrics: never through nginx; on each app container, only with the token,
+# and each container's figure is the sum over its gunicorn workers: the
+# assigns its access log shows, and together the 251 that were given a code
+# (1 + 200 + 50) and the one redemption.
+token=$(get METRICS_TOKEN)
+[[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$nginx_url/metrics") == 404 ]] ||
+    fail "nginx passes /metrics on"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$app1_port/metrics") == 401 ]] ||
+    fail "/metrics answers without the token"
+metric() { # port, sample name with labels as printed: the value, 0 when absent
+    curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$1/metrics" |
+        awk -v sample="$2" 'index($0, sample " ") == 1 { value = $2 } END { printf "%d\n", value + 0 }'
+}
+assign_route='route="api/v1/coupons/assign"'
+for entry in "$app1_port:$served1" "$app2_port:$served2"; do
+    port=${entry%%:*}
+    counted=$(($(metric "$port" "coupons_http_request_duration_seconds_count{method=\"POST\",$assign_route}")))
+    ((counted == ${entry#*:})) || fail "/metrics on $port counts $counted assigns, its access log ${entry#*:}"
+done
+given=0 redeemed=0
+for port in "$app1_port" "$app2_port"; do
+    given=$((given + $(metric "$port" 'coupons_coupon_transitions_total{transition="assign"}')))
+    redeemed=$((redeemed + $(metric "$port" 'coupons_coupon_transitions_total{transition="redeem_fully"}')))
+done
+((given == 251 && redeemed == 1)) || fail "/metrics count $given assignments and $redeemed redemptions, not 251 and 1"
+echo "ok   /metrics: 404 through nginx, 401 without the token; each app's assigns as its access log ($served1, $served2), 251 assignments and 1 redemption in all"
 
 # Nothing held past a transaction, through PgBouncer or not.
 db=$(container db)
