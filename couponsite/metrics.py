@@ -61,9 +61,11 @@ THROTTLED = Counter(
     "partner_lookups (FAILED_LOOKUP_PARTNER_LIMIT).",
     ["limit"],
 )
-# A request that matched no URL pattern is counted under this route, so that
-# scanners probing random paths cannot grow the number of series.
+# A request that matched no URL pattern is counted under this route, and a
+# method outside this set under "other", so that scanners sending random paths
+# or methods cannot grow the number of series.
 UNMATCHED_ROUTE = "<unmatched>"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def count_transition(name: str, coupons: int = 1) -> None:
@@ -88,8 +90,9 @@ class RequestMetrics:
         response = self.get_response(request)
         match = request.resolver_match
         route = match.route if match is not None else UNMATCHED_ROUTE
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
-        REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else "other"
+        LATENCY.labels(route, method).observe(time.perf_counter() - started)
+        REQUESTS.labels(route, method, str(response.status_code)).inc()
         return response
 
 

@@ -98,6 +98,7 @@ def test_requests_are_counted_and_timed_by_route_not_path(client):
     client.get("/healthz")
     client.get("/no/such/page-1")
     client.get("/no/such/page-2")
+    probed = client.generic("PROBE", "/healthz").status_code
     after = scrape(client)
 
     def delta(name, **labels):
@@ -108,7 +109,8 @@ def test_requests_are_counted_and_timed_by_route_not_path(client):
     assert delta("coupons_http_request_duration_seconds_count", route="healthz", method="GET") == 2
     assert delta("coupons_http_request_duration_seconds_sum", route="healthz", method="GET") > 0
     assert delta("coupons_http_requests_total", route="<unmatched>", method="GET", status="404") == 2
-    assert not [key for key in after if "page-1" in str(key)]
+    assert delta("coupons_http_requests_total", route="healthz", method="other", status=str(probed)) == 1
+    assert not [key for key in after if "page-1" in str(key) or "PROBE" in str(key)]
 
 
 @override_settings(METRICS_TOKEN=TOKEN)
