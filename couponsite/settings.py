@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that its time covers every other middleware (couponsite/metrics.py).
+    "couponsite.metrics.RequestMetrics",
     "couponsite.request_ids.RequestIdMiddleware",
     # No cache may keep an API answer; never an HTML error page under /api/.
     "api.middleware.ApiResponseRules",
@@ -199,7 +201,8 @@ if PRODUCTION and WEBHOOK_ALLOW_LOOPBACK:
 # Security: everything `check --deploy` asks for is on in production.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=PRODUCTION) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers and Prometheus reach each server directly, over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = PRODUCTION
 # Messages wait in the server-side session, not in a signed (readable) cookie:
 # the admin shows a new API key once in a message (audit L5).
@@ -227,6 +230,14 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# Prometheus (couponsite/metrics.py): /metrics answers 404 while no token is
+# set, and 401 to a request without `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be 32 or more random characters, or unset")
+# The time budget of each gauge that reads the database at a scrape.
+METRICS_QUERY_TIMEOUT_MS = env.int("METRICS_QUERY_TIMEOUT_MS", default=1000)
 
 # Logging: one JSON object a line in production, readable lines elsewhere.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
