@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from api.views.books import BookCouponViewSet, BookUploadViewSet, BookViewSet
 from api.views.coupons import CouponCodeViewSet, CouponViewSet, RedemptionViewSet, UserCouponViewSet
+from api.views.exports import BookExportViewSet, ExportViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
 
@@ -16,6 +17,9 @@ v1 = [
     path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
     path("books/<int:book_id>/codes/upload", BookUploadViewSet.as_view({"post": "upload"}), name="book-upload"),
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
+    path("books/<int:book_id>/exports", BookExportViewSet.as_view({"post": "create"}), name="book-exports"),
+    path("exports/<uuid:export_id>", ExportViewSet.as_view({"get": "retrieve"}), name="export"),
+    path("exports/<uuid:export_id>/download", ExportViewSet.as_view({"get": "download"}), name="export-download"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
     path("coupons/assign/<str:code>", CouponCodeViewSet.as_view({"post": "assign_code"}), name="coupon-assign-code"),

@@ -32,6 +32,7 @@ class ErrorCode(enum.StrEnum):
     COUPON_REDEEMED = "coupon_redeemed"
     COUPON_VOID = "coupon_void"
     REDEMPTION_ROLLED_BACK = "redemption_rolled_back"
+    EXPORT_NOT_READY = "export_not_ready"
     IDEMPOTENCY_KEY_IN_FLIGHT = "idempotency_key_in_flight"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
@@ -102,6 +103,12 @@ ERRORS: dict[ErrorCode, ErrorType] = {
         "Redemption rolled back",
         "The redemption was rolled back already.",
         "The redemption was rolled back already",
+    ),
+    ErrorCode.EXPORT_NOT_READY: ErrorType(
+        409,
+        "Export not ready",
+        "Download of an export that is not done (queued, running or failed), or whose file has expired.",
+        "The export is not done",
     ),
     ErrorCode.IDEMPOTENCY_KEY_IN_FLIGHT: ErrorType(
         409,
@@ -212,3 +219,7 @@ class IdempotencyKeyInFlight(ServiceError):
 
 class IdempotencyKeyReused(ServiceError):
     code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+class ExportNotReady(ServiceError):
+    code = ErrorCode.EXPORT_NOT_READY

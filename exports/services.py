@@ -10,6 +10,7 @@ starts over.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import logging
 import os
@@ -114,7 +115,8 @@ def export_run(*, export_id: UUID | str) -> Export:
         rows = _write(export, partial)
         os.replace(partial, path)
     except Exception:
-        partial.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         logger.exception("Export %s failed", export.pk)
         _export_fail(export_id=export.pk, error=FAILED_MESSAGE)
         raise

@@ -32,6 +32,7 @@ CONTRACT_CODES = {
     "idempotency_key_reused": 422,
     "idempotency_key_in_flight": 409,
     "throttled": 429,
+    "export_not_ready": 409,
 }
 
 
