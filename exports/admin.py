@@ -67,7 +67,7 @@ class ExportAdmin(ReadOnlyAdmin):
     def file(self, export: Export) -> str:
         if export.downloadable:
             url = reverse("admin:exports_export_download", args=[export.pk])
-            return format_html('<a href="{}">Download</a> (until {:%Y-%m-%d %H:%M} UTC)', url, export.expires_at)
+            return format_html('<a href="{}">Download</a> (until {} UTC)', url, f"{export.expires_at:%Y-%m-%d %H:%M}")
         if export.file_deleted_at:
             return "expired"
         return export.error or "-"
