@@ -9,6 +9,7 @@ import os
 import signal
 import time
 import tracemalloc
+from datetime import timedelta
 
 import pytest
 from django.db import connections
@@ -116,3 +117,18 @@ def test_a_worker_killed_mid_export_loses_nothing_the_retried_job_writes_the_who
     assert (done.status, done.rows, done.attempts) == (ExportStatus.DONE, LARGE, 2)
     assert lines_in(export_path(done)) == LARGE + 1
     assert not partial.exists()
+
+
+def test_expired_export_files_are_deleted_and_the_record_stays(settings):
+    export = export_run(export_id=export_book_codes_start(book=book_of(10), actor=STAFF, for_people=True).pk)
+    assert export_path(export).exists()
+    settings.EXPORT_TTL_HOURS = 1
+    Export.objects.filter(pk=export.pk).update(finished_at=export.finished_at - timedelta(hours=2))
+
+    app.configure_task("exports.tasks.delete_expired_exports").defer(timestamp=0)
+    run_queued_jobs()
+
+    expired = Export.objects.get(pk=export.pk)
+    assert not export_path(export).exists()
+    assert (expired.status, expired.rows, expired.downloadable) == (ExportStatus.DONE, 10, False)
+    assert expired.file_deleted_at is not None
