@@ -123,6 +123,10 @@ DATABASES["queue"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
 DATABASES["queue"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_HEALTH_CHECKS"]
 DATABASES["queue"]["TEST"] = {"MIRROR": "default"}
 PROCRASTINATE_DATABASE_ALIAS = "queue"
+# Jobs a worker process runs at once (each in a thread, with its own database
+# connections), so that a long export does not hold up the housekeeping;
+# `manage.py procrastinate worker --concurrency N` overrides it.
+PROCRASTINATE_WORKER_DEFAULTS = {"concurrency": 4}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Rate-limit counters: Redis when set (api/counters.py), else a PostgreSQL table.
