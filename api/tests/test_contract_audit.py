@@ -20,6 +20,7 @@ from coupons.services import coupon_assign_random
 from couponsite import errors
 from couponsite.actors import Actor
 from couponsite.errors import ERRORS
+from exports.services import export_book_codes_start
 from redemptions.services import coupon_redeem
 
 ACTOR = Actor.api_key("setup")
@@ -36,7 +37,13 @@ def _path(route, values: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("route", V1_ROUTES, ids=[r.path for r in V1_ROUTES])
 def test_options_answers_on_every_route(tenant, route):
-    values = {"book_id": str(tenant.book.pk), "code": "ANY-CODE", "user_id": "u1", "redemption_id": str(uuid.uuid4())}
+    values = {
+        "book_id": str(tenant.book.pk),
+        "code": "ANY-CODE",
+        "user_id": "u1",
+        "redemption_id": str(uuid.uuid4()),
+        "export_id": str(uuid.uuid4()),
+    }
     response = tenant.client.options(_path(route, values))
     assert response.status_code == 200, response.content[:300]
     assert set(route.methods) <= {m.strip() for m in response["Allow"].split(",")}
@@ -76,10 +83,21 @@ def owner(db) -> tuple[Tenant, dict[str, str]]:
     owner = make_tenant()
     code = coupon_assign_random(partner=owner.book.partner, book_id=owner.book.pk, user_id="u1", actor=ACTOR).code
     _, redemption = coupon_redeem(partner=owner.partner, code=code, user_id="u1", actor=ACTOR)
-    return owner, {"book_id": str(owner.book.pk), "code": code, "redemption_id": str(redemption.pk)}
+    export = export_book_codes_start(book=owner.book, actor=ACTOR, for_people=False)
+    return owner, {
+        "book_id": str(owner.book.pk),
+        "code": code,
+        "redemption_id": str(redemption.pk),
+        "export_id": str(export.pk),
+    }
 
 
-MISSING = {"book_id": str(2**40), "code": "NO-SUCH-CODE", "redemption_id": str(uuid.uuid4())}
+MISSING = {
+    "book_id": str(2**40),
+    "code": "NO-SUCH-CODE",
+    "redemption_id": str(uuid.uuid4()),
+    "export_id": str(uuid.uuid4()),
+}
 OWNED_CASES = [
     (route, method)
     for route in V1_ROUTES

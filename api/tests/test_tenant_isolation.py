@@ -23,12 +23,14 @@ from api.tests.conftest import Tenant, assert_problem, make_tenant
 from coupons.models import Coupon, CouponEvent
 from coupons.services import coupon_assign_random, coupon_lock
 from couponsite.actors import Actor
+from exports.models import Export
+from exports.services import export_book_codes_start
 from redemptions.models import Redemption
 from redemptions.services import coupon_redeem
 
 PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # Path parameters naming a partner's own object: another partner's is a 404.
-OWNED = {"book_id", "code", "redemption_id"}
+OWNED = {"book_id", "code", "redemption_id", "export_id"}
 # A user_id path parameter is in the caller's own namespace (user ids are opaque
 # strings each partner chooses): the victim's value names nothing of theirs, so
 # the answer must simply show none of their data.
@@ -79,12 +81,14 @@ class Victim:
     locked_code: str
     lock_id: str
     redemption_id: str
+    export_id: str
 
     def value(self, parameter: str) -> str:
         values = {
             "book_id": str(self.tenant.book.pk),
             "code": self.locked_code,
             "redemption_id": self.redemption_id,
+            "export_id": self.export_id,
             "user_id": VICTIM,
         }
         if parameter not in values:
@@ -108,7 +112,14 @@ class Victim:
     def markers(self) -> list[str]:
         """Strings that would show the victim's data leaking."""
         codes = [c.code for c in self.tenant.coupons()]
-        return [self.tenant.book.name, self.redemption_id, self.lock_id, self.tenant.api_key.prefix, *codes]
+        return [
+            self.tenant.book.name,
+            self.redemption_id,
+            self.lock_id,
+            self.export_id,
+            self.tenant.api_key.prefix,
+            *codes,
+        ]
 
     def snapshot(self) -> dict:
         partner = self.tenant.partner
@@ -119,6 +130,7 @@ class Victim:
             "events": CouponEvent.objects.filter(coupon__partner=partner).count(),
             "redemptions": list(Redemption.objects.filter(coupon__partner=partner).values("id", "rolled_back_at")),
             "idempotency_keys": IdempotencyKey.objects.filter(partner=partner).count(),
+            "exports": list(Export.objects.filter(partner=partner).values("id", "status")),
         }
 
 
@@ -130,7 +142,14 @@ def victim(db) -> Victim:
     locked = coupon_lock(partner=tenant.partner, code=locked.code, user_id=VICTIM, actor=actor)
     redeemed = coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=VICTIM, actor=actor)
     _, redemption = coupon_redeem(partner=tenant.partner, code=redeemed.code, user_id=VICTIM, actor=actor)
-    return Victim(tenant=tenant, locked_code=locked.code, lock_id=str(locked.lock_id), redemption_id=str(redemption.pk))
+    export = export_book_codes_start(book=tenant.book, actor=actor, for_people=False)
+    return Victim(
+        tenant=tenant,
+        locked_code=locked.code,
+        lock_id=str(locked.lock_id),
+        redemption_id=str(redemption.pk),
+        export_id=str(export.pk),
+    )
 
 
 @pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r.path}" for r, m in CASES])

@@ -5,7 +5,7 @@ from uuid import UUID
 from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -136,7 +136,23 @@ class ExportViewSet(PartnerViewSet):
         tags=TAG,
         summary="Download a finished export (CSV)",
         responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The whole file, header first."),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR,
+                description="The whole file, header first.",
+                examples=[
+                    OpenApiExample(
+                        "A file",
+                        value=(
+                            "code,state,user_id,assigned_at,redemption_count\n"
+                            "TOUR-7KQ2-XW9M,redeemed,customer-42,2026-11-29T10:00:00+00:00,1\n"
+                            "TOUR-X2B4-9QPA,available,,,0\n"
+                        ),
+                        media_type="text/csv",
+                        response_only=True,
+                        status_codes=["200"],
+                    )
+                ],
+            ),
             **schema.problems(ErrorCode.NOT_FOUND, ErrorCode.EXPORT_NOT_READY),
         },
     )
