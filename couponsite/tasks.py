@@ -13,6 +13,8 @@ import logging
 
 from procrastinate import JobContext
 from procrastinate.contrib.django import app
+from procrastinate.exceptions import UniqueViolation
+from procrastinate.jobs import Status
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +30,13 @@ async def jobs_retry_stalled(*, job_manager, seconds_since_heartbeat: float = ST
     stalled = await job_manager.get_stalled_jobs(seconds_since_heartbeat=seconds_since_heartbeat)
     for job in stalled:
         logger.warning("Retrying job %s (%s): its worker stopped answering", job.id, job.task_name)
-        await job_manager.retry_job(job)
+        try:
+            await job_manager.retry_job(job)
+        except UniqueViolation:
+            # A periodic task's next run is queued already (same queueing lock):
+            # that one does the work; this one ends as failed.
+            logger.warning("Job %s (%s) is queued again already: marked failed", job.id, job.task_name)
+            await job_manager.finish_job(job, status=Status.FAILED, delete_job=False)
     await job_manager.prune_stalled_workers(seconds_since_heartbeat=seconds_since_heartbeat)
     return len(stalled)
 

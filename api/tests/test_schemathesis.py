@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from api.tests.conftest import make_tenant
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
+from exports.services import export_book_codes_start
 from redemptions.services import coupon_redeem
 
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
@@ -47,12 +48,14 @@ def real(db) -> dict:
         for _ in range(3)
     ]
     _, redemption = coupon_redeem(partner=tenant.partner, code=held[0], user_id=HOLDER, actor=actor)
+    export = export_book_codes_start(book=tenant.book, actor=actor, for_people=False)
     yield {
         "headers": {"Authorization": f"Api-Key {tenant.key}"},
         "path": {
             "book_id": st.just(tenant.book.pk),
             "code": st.sampled_from([c.code for c in tenant.coupons()]),
             "redemption_id": st.just(str(redemption.pk)),
+            "export_id": st.just(str(export.pk)),
             "user_id": st.just(HOLDER),
         },
         "body": {"book_id": st.just(tenant.book.pk), "user_id": st.just(HOLDER)},
