@@ -101,6 +101,17 @@ def _queue_worker() -> None:
         worker.run_worker(wait=True, listen_notify=False, fetch_job_polling_interval=0.2)
 
 
+def stop(worker: multiprocessing.Process) -> None:
+    """SIGTERM, as a deployment stops a worker; SIGKILL if it has not stopped in
+    10 s (a child forked beside the live server's thread may inherit a lock
+    that thread held), so that no process of the test outlives it."""
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.join(timeout=10)
+    if worker.is_alive():
+        worker.kill()
+        worker.join()
+
+
 @pytest.mark.django_db(transaction=True, databases=["default", "queue"])
 def test_the_export_example_runs_after_the_tour_as_written(live_server, tmp_path, settings):
     settings.EXPORT_DIR = tmp_path / "exports"
@@ -111,8 +122,7 @@ def test_the_export_example_runs_after_the_tour_as_written(live_server, tmp_path
     try:
         result = run_in_bash(script, base=live_server.url, key=new_partner_key("Docs exports"), cwd=tmp_path)
     finally:
-        os.kill(worker.pid, signal.SIGTERM)
-        worker.join(timeout=30)
+        stop(worker)
 
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
