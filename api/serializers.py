@@ -14,7 +14,15 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from books.codes import CUSTOM_CHARSET_LENGTH
+from api.fields import (
+    NON_BLANK_TEXT_REGEX,
+    TEXT_REGEX,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+)
+from books.codes import CHARSET_REGEX, CODE_REGEX, CUSTOM_CHARSET_LENGTH, PATTERN_REGEX
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
@@ -44,7 +52,10 @@ class SafeDateTimeField(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601")
 
 
-@extend_schema_field({"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH})
+USER_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH, "pattern": TEXT_REGEX}
+
+
+@extend_schema_field(USER_ID_SCHEMA)
 class UserIdField(serializers.Field):
     """The partner's own id of its end user: a JSON string of 1 to 128
     characters, opaque to us. Anything else (a number, a boolean, an object)
@@ -64,8 +75,8 @@ def user_id_field(**kwargs: Any) -> UserIdField:
     return UserIdField(help_text="Your own id of the end user: 1 to 128 characters, opaque to us.", **kwargs)
 
 
-def limit_field(**kwargs: Any) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=1, max_value=LIMIT_MAX, allow_null=True, **kwargs)
+def limit_field(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=LIMIT_MAX, allow_null=True, **kwargs)
 
 
 class MetadataField(serializers.DictField):
@@ -83,20 +94,27 @@ CHARSET_HELP = (
 )
 
 
+def charset_field(**kwargs: Any) -> StrictCharField:
+    return StrictCharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, schema_pattern=CHARSET_REGEX, **kwargs)
+
+
 class BookWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    name = StrictCharField(max_length=NAME_MAX_LENGTH, schema_pattern=NON_BLANK_TEXT_REGEX)
+    description = StrictCharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     max_codes_per_user = limit_field(required=False, help_text="Coupons one user may hold; null means unlimited.")
     max_redemptions_per_coupon = limit_field(
         required=False, help_text="1 (the default) for single use; more, or null for unlimited, for gift cards."
     )
     valid_from = SafeDateTimeField(allow_null=True, required=False)
     valid_until = SafeDateTimeField(allow_null=True, required=False)
-    code_pattern = serializers.CharField(
-        max_length=CODE_MAX_LENGTH, required=False, help_text="Default pattern for generation; '#' is random."
+    code_pattern = StrictCharField(
+        max_length=CODE_MAX_LENGTH,
+        required=False,
+        schema_pattern=PATTERN_REGEX,
+        help_text="Default pattern for generation; '#' is random.",
     )
-    charset = serializers.CharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=CHARSET_HELP)
-    is_active = serializers.BooleanField(required=False)
+    charset = charset_field(help_text=CHARSET_HELP)
+    is_active = StrictBooleanField(required=False)
     metadata = MetadataField(required=False, help_text=METADATA_HELP)
 
 
@@ -152,13 +170,14 @@ class BookDetailSerializer(BookSerializer):
 
 
 class CodesGenerateSerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
-    pattern = serializers.CharField(
-        max_length=CODE_MAX_LENGTH, required=False, help_text="Defaults to the book's code_pattern."
+    count = StrictIntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
+    pattern = StrictCharField(
+        max_length=CODE_MAX_LENGTH,
+        required=False,
+        schema_pattern=PATTERN_REGEX,
+        help_text="Defaults to the book's code_pattern.",
     )
-    charset = serializers.CharField(
-        max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=f"Defaults to the book's charset. {CHARSET_HELP}"
-    )
+    charset = charset_field(help_text=f"Defaults to the book's charset. {CHARSET_HELP}")
 
 
 class CodeListField(serializers.ListField):
@@ -170,10 +189,17 @@ class CodeListField(serializers.ListField):
         return list(data)
 
 
+@extend_schema_field({"type": "string", "pattern": CODE_REGEX})
+class CodeRowField(serializers.CharField):
+    """The schema of an upload's row: the rows a ``CodeListField`` takes (the
+    import checks them and lists the bad ones, blank ones too)."""
+
+
 class CodesUploadJSONSerializer(serializers.Serializer):
     codes = CodeListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        child=CodeRowField(),
         allow_empty=False,
+        min_length=1,
         max_length=CODES_PER_REQUEST_MAX,
         help_text="Item n is row n in the errors.",
     )
@@ -197,7 +223,7 @@ class FlatRequestSerializer(serializers.Serializer):
 
 
 class AssignRandomSerializer(FlatRequestSerializer):
-    book_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
+    book_id = StrictIntegerField(min_value=1, max_value=ID_MAX)
     user_id = user_id_field()
 
 
@@ -207,7 +233,7 @@ class UserSerializer(FlatRequestSerializer):
 
 class UnlockSerializer(FlatRequestSerializer):
     user_id = user_id_field()
-    lock_id = serializers.UUIDField()
+    lock_id = StrictUUIDField()
 
 
 class CouponMetadataSerializer(serializers.Serializer):
@@ -216,14 +242,14 @@ class CouponMetadataSerializer(serializers.Serializer):
 
 class RedeemSerializer(FlatRequestSerializer):
     user_id = user_id_field()
-    lock_id = serializers.UUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
+    lock_id = StrictUUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
     metadata = MetadataField(
         required=False, help_text="Your own JSON object (order id...), at most 4 KB, stored with the redemption."
     )
 
 
 class RollbackSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, allow_blank=True, required=False, default="")
+    reason = StrictCharField(max_length=REASON_MAX_LENGTH, allow_blank=True, required=False, default="")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
 from api.pagination import CouponCursorPagination, RedemptionCursorPagination
 from api.serializers import (
+    USER_ID_SCHEMA,
     AssignRandomSerializer,
     CouponEventSerializer,
     CouponMetadataSerializer,
@@ -241,7 +242,9 @@ class UserCouponViewSet(PartnerViewSet):
         operation_id="users_coupons_list",
         tags=TAG,
         summary="A user's coupons in id order, a cursor page at a time",
-        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="1 to 128 characters.")],
+        parameters=[
+            OpenApiParameter("user_id", USER_ID_SCHEMA, OpenApiParameter.PATH, description="1 to 128 characters.")
+        ],
         responses={200: CouponSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("A page of coupons", schema.COUPON)],
     )
