@@ -87,7 +87,10 @@ class MetadataField(serializers.DictField):
         return data
 
 
-METADATA_HELP = "Your own data: a JSON object of at most 4 KB. A PATCH replaces the whole object."
+METADATA_HELP = (
+    "Your own data: a JSON object of at most 4 KB of UTF-8 JSON, with no NUL character in any key or string. "
+    "A PATCH replaces the whole object."
+)
 CHARSET_HELP = (
     "What '#' draws from: `unambiguous` (the default: 23456789ABCDEFGHJKMNPQRSTUVWXYZ), `numeric`, `alphabetic` "
     "(A-Z), `alphanumeric` (0-9 A-Z), or 10 to 64 characters of your own (A-Z a-z 0-9 - _), distinct in any case."
@@ -244,7 +247,11 @@ class RedeemSerializer(FlatRequestSerializer):
     user_id = user_id_field()
     lock_id = StrictUUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
     metadata = MetadataField(
-        required=False, help_text="Your own JSON object (order id...), at most 4 KB, stored with the redemption."
+        required=False,
+        help_text=(
+            "Your own JSON object (order id...), at most 4 KB of UTF-8 JSON with no NUL character in any key or "
+            "string, stored with the redemption."
+        ),
     )
 
 
