@@ -1,11 +1,11 @@
 """Schemathesis hooks (``SCHEMATHESIS_HOOKS=api.tests.schemathesis_hooks``):
 what a client learns from the docs but no JSON Schema can say.
 
-- An ``Idempotency-Key`` names one request. A schema-valid case that carries
-  one gets a fresh key; with the key drawn from its pattern, two different
-  cases often share it and the second is rightly refused with 422
-  ``idempotency_key_reused`` (documented on every POST, and tested in
-  ``test_idempotency.py``).
+- An ``Idempotency-Key`` names one request. A valid key is replaced by a
+  fresh one (an invalid one is sent as drawn): with keys drawn from the
+  pattern, two different cases often share one and the second is rightly
+  refused with 422 ``idempotency_key_reused`` (documented on every POST, and
+  tested in ``test_idempotency.py``) before anything else is checked.
 - A few refusals depend on another field, on stored data or on a file's
   content. A schema-valid request refused with 400 naming only such a rule's
   field is the server doing what its docs say, not a schema it breaks; the
@@ -18,7 +18,8 @@ what a client learns from the docs but no JSON Schema can say.
 - Every other positive case alternately gets the ids of real things (from
   ``SCHEMATHESIS_REAL_IDS``, set by the test), so that it reaches past the 404.
 
-Only positive cases are touched: a negative case is sent as drawn.
+Apart from the key, only positive cases are touched: a negative case is sent
+as drawn.
 """
 
 from __future__ import annotations
@@ -26,12 +27,14 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import uuid
 from typing import Any
 
 import schemathesis
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
 UPLOAD_ROWS = "upload rows"
 GENERATE = "POST /api/v1/books/{book_id}/codes/generate"
 GENERATED_CODES_MAX = 500
@@ -65,10 +68,11 @@ def _real(values: dict[str, Any], kind: str, turn: int) -> None:
 
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
+    key = (case.headers or {}).get(IDEMPOTENCY_HEADER)
+    if isinstance(key, str) and VALID_KEY.fullmatch(key):
+        case.headers[IDEMPOTENCY_HEADER] = f"schemathesis-{uuid.uuid4()}"
     if not _is_positive(case):
         return
-    if case.headers and IDEMPOTENCY_HEADER in case.headers:
-        case.headers[IDEMPOTENCY_HEADER] = f"schemathesis-{uuid.uuid4()}"
     if case.operation.label == GENERATE and isinstance(case.body, dict) and isinstance(case.body.get("count"), int):
         case.body["count"] = min(case.body["count"], GENERATED_CODES_MAX)
     turn = next(_turns)

@@ -27,7 +27,7 @@ from redemptions.services import coupon_redeem
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 SEED = int(os.environ.get("SCHEMATHESIS_SEED", "20261129"))
-MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "10"))
 HOLDER = "holder"
 
 
@@ -67,6 +67,7 @@ def test_schemathesis_with_every_check_finds_nothing(live_server, settings, tmp_
         f"--seed={SEED}",
         f"--max-examples={MAX_EXAMPLES}",
         "--workers=2",
+        "--request-timeout=30",  # a busy CI machine took 7 s to render the schema
         f"--header=Authorization: Api-Key {key}",
         "--no-color",
     ]
