@@ -1,8 +1,8 @@
 """Schemathesis hooks (``SCHEMATHESIS_HOOKS=api.tests.schemathesis_hooks``):
 what a client learns from the docs but no JSON Schema can say.
 
-- An ``Idempotency-Key`` names one request. A valid key is replaced by a
-  fresh one (an invalid one is sent as drawn): with keys drawn from the
+- An ``Idempotency-Key`` names one request. A valid key among valid headers
+  is replaced by a fresh one (anything else is sent as drawn): with keys drawn from the
   pattern, two different cases often share one and the second is rightly
   refused with 422 ``idempotency_key_reused`` (documented on every POST, and
   tested in ``test_idempotency.py``) before anything else is checked.
@@ -32,6 +32,7 @@ import uuid
 from typing import Any
 
 import schemathesis
+from schemathesis.core.parameters import ParameterLocation
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 VALID_KEY = re.compile(r"[\x20-\x7e]{1,255}")
@@ -60,6 +61,16 @@ def _is_positive(case: Any) -> bool:
     return case.meta is not None and case.meta.generation.mode.is_positive
 
 
+def _headers_are_valid(case: Any) -> bool:
+    """A valid key in headers drawn valid: editing headers drawn invalid (a
+    missing ``Authorization``) would have schemathesis relabel the case."""
+    key = (case.headers or {}).get(IDEMPOTENCY_HEADER)
+    if not isinstance(key, str) or not VALID_KEY.fullmatch(key) or case.meta is None:
+        return False
+    headers = case.meta.components.get(ParameterLocation.HEADER)
+    return headers is not None and headers.mode.is_positive
+
+
 def _real(values: dict[str, Any], kind: str, turn: int) -> None:
     for name, choices in REAL_IDS.get(kind, {}).items():
         if name in values:
@@ -68,8 +79,7 @@ def _real(values: dict[str, Any], kind: str, turn: int) -> None:
 
 @schemathesis.hook
 def before_call(ctx: Any, case: Any, kwargs: dict[str, Any]) -> None:
-    key = (case.headers or {}).get(IDEMPOTENCY_HEADER)
-    if isinstance(key, str) and VALID_KEY.fullmatch(key):
+    if _headers_are_valid(case):
         case.headers[IDEMPOTENCY_HEADER] = f"schemathesis-{uuid.uuid4()}"
     if not _is_positive(case):
         return
