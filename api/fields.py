@@ -10,12 +10,16 @@ so with a pattern (``api.schema``'s field extensions).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rest_framework import serializers
 
 from couponsite.bounds import text_problem
 
+# A whole number in a query string, as the schema's integer is written there:
+# Python's int() also takes " 5", "+5" and "1_0".
+WHOLE_NUMBER = re.compile(r"[0-9]+")
 # What ``text_problem`` lets through, as far as a pattern can say it (lone
 # surrogates, refused too, are not characters a pattern can name).
 TEXT_REGEX = r"^[^\u0000]*$"
@@ -50,6 +54,15 @@ class StrictIntegerField(serializers.IntegerField):
 
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class WholeNumberQueryField(serializers.IntegerField):
+    """An integer query parameter: digits only (DRF's field takes ``1.0``)."""
+
+    def to_internal_value(self, data: Any) -> int:
+        if not isinstance(data, str) or not WHOLE_NUMBER.fullmatch(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 

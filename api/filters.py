@@ -11,8 +11,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 
-from api.fields import TEXT_REGEX
-from api.pagination import WHOLE_NUMBER
+from api.fields import TEXT_REGEX, WHOLE_NUMBER
 from books.models import Book
 from coupons.models import Coupon, CouponState
 from couponsite.bounds import ID_MAX, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH
@@ -51,6 +50,7 @@ class UserIdFilter(django_filters.CharFilter):
         super().__init__(max_length=USER_ID_MAX_LENGTH, **kwargs)
 
 
+@extend_schema_field({"type": "boolean"})
 class TrueOrFalseFilter(django_filters.TypedChoiceFilter):
     """``true`` or ``false`` and nothing else: django-filter's BooleanFilter
     reads any other value as no filter at all."""
@@ -59,10 +59,21 @@ class TrueOrFalseFilter(django_filters.TypedChoiceFilter):
         super().__init__(choices=[("true", "true"), ("false", "false")], coerce=lambda value: value == "true", **kwargs)
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": NAME_MAX_LENGTH,
+        "pattern": TEXT_REGEX,
+        "description": "Books whose name contains this, in any case.",
+    }
+)
+class NameFilter(django_filters.CharFilter):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=NAME_MAX_LENGTH, **kwargs)
+
+
 class BookFilter(django_filters.FilterSet):
-    name = django_filters.CharFilter(
-        max_length=NAME_MAX_LENGTH, help_text="Books whose name contains this, in any case."
-    )
+    name = NameFilter()
     is_active = TrueOrFalseFilter(help_text="Only active (`true`) or inactive (`false`) books.")
 
     class Meta:

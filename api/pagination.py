@@ -1,15 +1,13 @@
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 
+from api.fields import WHOLE_NUMBER
 from couponsite.bounds import ID_MAX
-
-WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 class StrictPageSize:

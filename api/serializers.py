@@ -21,6 +21,7 @@ from api.fields import (
     StrictCharField,
     StrictIntegerField,
     StrictUUIDField,
+    WholeNumberQueryField,
 )
 from books.codes import CHARSET_REGEX, CODE_REGEX, CUSTOM_CHARSET_LENGTH, PATTERN_REGEX
 from coupons.models import Coupon, CouponEvent, CouponState
@@ -131,7 +132,7 @@ class BookCountsSerializer(serializers.Serializer):
 
 
 class StatsQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(
+    days = WholeNumberQueryField(
         min_value=1, max_value=STATS_DAYS_MAX, default=30, help_text="How many UTC days, today included."
     )
 

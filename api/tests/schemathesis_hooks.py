@@ -41,14 +41,16 @@ GENERATE = "POST /api/v1/books/{book_id}/codes/generate"
 GENERATED_CODES_MAX = 500
 # Operation -> the fields whose 400 depends on more than the field's JSON value.
 RULES_BEYOND_THE_SCHEMA: dict[str, set[str]] = {
-    # valid_until must be later than valid_from (the one sent or the one stored).
-    "POST /api/v1/books": {"valid_until"},
-    "PATCH /api/v1/books/{book_id}": {"valid_until"},
-    # The keyspace rule: the pattern's size against the codes the partner holds.
-    GENERATE: {"pattern"},
-    # At most 4 KB of JSON and no NUL anywhere inside, keys included: OpenAPI
-    # 3.0 can name neither (no propertyNames), the field's description does.
+    # valid_until later than valid_from (the one sent or the one stored); a
+    # charset of characters distinct in any case; metadata of at most 4 KB of
+    # JSON with no NUL anywhere inside, keys included (OpenAPI 3.0 can name
+    # neither: no propertyNames; the descriptions do).
+    "POST /api/v1/books": {"valid_until", "charset", "metadata"},
+    "PATCH /api/v1/books/{book_id}": {"valid_until", "charset", "metadata"},
+    "PATCH /api/v1/coupons/{code}": {"metadata"},
     "POST /api/v1/coupons/redeem/{code}": {"metadata"},
+    # The keyspace rule: the pattern's size against the codes the partner holds.
+    GENERATE: {"pattern", "charset"},
     # Rows that duplicate each other (ignoring case) or a stored code; a file
     # that is not a UTF-8 CSV of codes.
     "POST /api/v1/books/{book_id}/codes/upload": {UPLOAD_ROWS, "file"},
