@@ -113,10 +113,15 @@ def test_the_book_id_filter_is_documented_as_an_integer(schema):
     assert book_id == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 
 
-def test_every_post_documents_its_idempotency_key_and_both_of_its_answers(schema):
-    posts = [(path, item["post"]) for path, item in schema["paths"].items() if "post" in item]
-    assert posts
-    for path, operation in posts:
+def test_every_write_documents_its_idempotency_key_and_both_of_its_answers(schema):
+    writes = [
+        (f"{method} {path}", item[method])
+        for path, item in schema["paths"].items()
+        for method in ("post", "patch")
+        if method in item
+    ]
+    assert len(writes) > 10
+    for path, operation in writes:
         assert "Idempotency-Key" in {p["name"] for p in operation["parameters"] if p["in"] == "header"}, path
         for status, code in [("409", "idempotency_key_in_flight"), ("422", "idempotency_key_reused")]:
             examples = operation["responses"][status]["content"]["application/problem+json"]["examples"]
