@@ -241,7 +241,19 @@ class UnlockSerializer(FlatRequestSerializer):
 
 
 class CouponMetadataSerializer(serializers.Serializer):
+    """The body of a coupon's PATCH, which replaces the whole object: never
+    partial. drf-spectacular sets ``partial`` on every PATCH body, which would
+    document ``metadata`` as optional while the view requires it."""
+
     metadata = MetadataField(help_text=METADATA_HELP)
+
+    @property
+    def partial(self) -> bool:
+        return False
+
+    @partial.setter
+    def partial(self, value: bool) -> None:
+        pass
 
 
 class RedeemSerializer(FlatRequestSerializer):

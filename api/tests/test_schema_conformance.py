@@ -126,3 +126,13 @@ def test_every_write_documents_its_idempotency_key_and_both_of_its_answers(schem
         for status, code in [("409", "idempotency_key_in_flight"), ("422", "idempotency_key_reused")]:
             examples = operation["responses"][status]["content"]["application/problem+json"]["examples"]
             assert code in {example["value"]["code"] for example in examples.values()}, (path, status)
+
+
+def test_a_coupons_patch_requires_its_metadata_in_the_schema_as_in_the_server(tenant, schema):
+    body = schema["paths"]["/api/v1/coupons/{code}"]["patch"]["requestBody"]
+    assert body["required"] is True
+    assert component(schema, body["content"]["application/json"]["schema"]["$ref"].split("/")[-1])["required"] == [
+        "metadata"
+    ]
+    code = tenant.coupons()[0].code
+    refused_field(tenant.client.patch(f"/api/v1/coupons/{code}", {}, format="json"), "metadata")
