@@ -11,6 +11,8 @@ from pathlib import Path
 
 import environ
 
+from couponsite.client_address import DEFAULT_FORWARDED_ALLOW_IPS
+
 environ.Env.read_env(Path(__file__).resolve().parent / ".env", overwrite=False)
 
 wsgi_app = "couponsite.wsgi:application"
@@ -33,7 +35,9 @@ errorlog = "-"
 # Credentials in a query string (a key sent there by mistake) are redacted.
 logger_class = "couponsite.access_log.RedactingLogger"
 access_log_format = '{"remote": "%(h)s", "request": "%(r)s", "status": %(s)s, "bytes": "%(b)s", "ms": %(M)s}'
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The proxies trusted for X-Forwarded-*; Django reads the same variable to
+# trust their X-Forwarded-For at the admin's login (couponsite/client_address.py).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", DEFAULT_FORWARDED_ALLOW_IPS)
 # Requests past these bounds are answered by gunicorn itself, before Django,
 # in HTML (400, 414, 431): a proxy in front (deploy/nginx) bounds them first and
 # answers in problem+json. The values are gunicorn's defaults, said out loud.

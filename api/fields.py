@@ -5,17 +5,20 @@ DRF converts: ``0`` and ``"yes"`` become booleans, ``"5"`` and ``5.0`` integers,
 checked against it) must get the 400 the schema promises instead, so each field
 here refuses any other JSON type before DRF's own checks run. Strings also
 refuse what PostgreSQL cannot store (NUL, lone surrogates), and the schema says
-so with a pattern (``api.schema``'s field extensions).
+so with a pattern (``api.schema``'s field extensions). The partner's own
+values (user ids, metadata) and date-times have their fields here too.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from couponsite.bounds import text_problem
+from couponsite.bounds import USER_ID_MAX_LENGTH, metadata_problem, text_problem, user_id_problem
 
 # A whole number in a query string, as the schema's integer is written there:
 # Python's int() also takes " 5", "+5" and "1_0".
@@ -94,3 +97,45 @@ class StrictUUIDField(serializers.UUIDField):
         if not isinstance(data, str):
             self.fail("invalid", value=data)
         return super().to_internal_value(data)
+
+
+class SafeDateTimeField(serializers.DateTimeField):
+    """A date-time whose conversion to UTC may leave the calendar (year 1 at
+    +14:00) is invalid input, not a server error."""
+
+    def to_internal_value(self, value: Any) -> datetime:
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:
+            self.fail("invalid", format="ISO 8601")
+
+
+USER_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH, "pattern": TEXT_REGEX}
+
+
+@extend_schema_field(USER_ID_SCHEMA)
+class UserIdField(serializers.Field):
+    """The partner's own id of its end user: a JSON string of 1 to 128
+    characters, opaque to us. Anything else (a number, a boolean, an object)
+    is refused, never converted: the rule is ``couponsite.bounds``'s."""
+
+    def to_internal_value(self, data: Any) -> str:
+        problem = user_id_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return data
+
+    def to_representation(self, value: str) -> str:
+        return value
+
+
+def user_id_field(**kwargs: Any) -> UserIdField:
+    return UserIdField(help_text="Your own id of the end user: 1 to 128 characters, opaque to us.", **kwargs)
+
+
+class MetadataField(serializers.DictField):
+    def to_internal_value(self, data: Any) -> dict:
+        problem = metadata_problem(data)
+        if problem:
+            raise serializers.ValidationError(problem)
+        return data

@@ -116,6 +116,7 @@ BOOK = {
     "description": "10 % off shoes",
     "max_codes_per_user": 1,
     "max_redemptions_per_coupon": 1,
+    "assignment_ttl_seconds": None,
     "valid_from": "2026-03-01T00:00:00Z",
     "valid_until": "2026-06-01T00:00:00Z",
     "code_pattern": "####-####-####",
@@ -135,6 +136,20 @@ COUPON = {
     "redemption_count": 0,
     "redemptions_remaining": 1,
     "metadata": {},
+}
+RETURNED_COUPON = {**COUPON, "state": "available", "user_id": None, "assigned_at": None}
+BATCH_RESULTS = {
+    "results": [
+        {"user_id": "customer-42", "coupon": COUPON},
+        {"user_id": "customer-43", "coupon": {**COUPON, "code": "9HRT-2MXK-8PQW", "user_id": "customer-43"}},
+        {
+            "user_id": "customer-44",
+            "error": {
+                "code": "assignment_limit_reached",
+                "detail": "The user already holds 1 coupons of this book, the most allowed",
+            },
+        },
+    ]
 }
 LOCKED_COUPON = {
     **COUPON,

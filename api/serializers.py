@@ -16,17 +16,21 @@ from rest_framework import serializers
 
 from api.fields import (
     NON_BLANK_TEXT_REGEX,
-    TEXT_REGEX,
+    MetadataField,
+    SafeDateTimeField,
     StrictBooleanField,
     StrictCharField,
     StrictIntegerField,
     StrictUUIDField,
     WholeNumberQueryField,
+    user_id_field,
 )
 from books.codes import CHARSET_REGEX, CODE_REGEX, CUSTOM_CHARSET_LENGTH, PATTERN_REGEX
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
+    ASSIGNMENT_TTL_SECONDS_MAX,
+    ASSIGNMENT_TTL_SECONDS_MIN,
     CODE_MAX_LENGTH,
     CODES_PER_REQUEST_MAX,
     DESCRIPTION_MAX_LENGTH,
@@ -35,57 +39,12 @@ from couponsite.bounds import (
     NAME_MAX_LENGTH,
     REASON_MAX_LENGTH,
     STATS_DAYS_MAX,
-    USER_ID_MAX_LENGTH,
-    metadata_problem,
-    user_id_problem,
 )
 from redemptions.models import Redemption
 
 
-class SafeDateTimeField(serializers.DateTimeField):
-    """A date-time whose conversion to UTC may leave the calendar (year 1 at
-    +14:00) is invalid input, not a server error."""
-
-    def to_internal_value(self, value: Any) -> datetime:
-        try:
-            return super().to_internal_value(value)
-        except OverflowError:
-            self.fail("invalid", format="ISO 8601")
-
-
-USER_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH, "pattern": TEXT_REGEX}
-
-
-@extend_schema_field(USER_ID_SCHEMA)
-class UserIdField(serializers.Field):
-    """The partner's own id of its end user: a JSON string of 1 to 128
-    characters, opaque to us. Anything else (a number, a boolean, an object)
-    is refused, never converted: the rule is ``couponsite.bounds``'s."""
-
-    def to_internal_value(self, data: Any) -> str:
-        problem = user_id_problem(data)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return data
-
-    def to_representation(self, value: str) -> str:
-        return value
-
-
-def user_id_field(**kwargs: Any) -> UserIdField:
-    return UserIdField(help_text="Your own id of the end user: 1 to 128 characters, opaque to us.", **kwargs)
-
-
 def limit_field(**kwargs: Any) -> StrictIntegerField:
     return StrictIntegerField(min_value=1, max_value=LIMIT_MAX, allow_null=True, **kwargs)
-
-
-class MetadataField(serializers.DictField):
-    def to_internal_value(self, data: Any) -> dict:
-        problem = metadata_problem(data)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return data
 
 
 METADATA_HELP = (
@@ -102,12 +61,25 @@ def charset_field(**kwargs: Any) -> StrictCharField:
     return StrictCharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, schema_pattern=CHARSET_REGEX, **kwargs)
 
 
+TTL_HELP = (
+    "Seconds after `assigned_at` at which an assigned coupon with no use taken and no live lock returns to the "
+    "pool (reads `available`, no longer counts towards `max_codes_per_user`); null (the default) means never."
+)
+
+
 class BookWriteSerializer(serializers.Serializer):
     name = StrictCharField(max_length=NAME_MAX_LENGTH, schema_pattern=NON_BLANK_TEXT_REGEX)
     description = StrictCharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     max_codes_per_user = limit_field(required=False, help_text="Coupons one user may hold; null means unlimited.")
     max_redemptions_per_coupon = limit_field(
         required=False, help_text="1 (the default) for single use; more, or null for unlimited, for gift cards."
+    )
+    assignment_ttl_seconds = StrictIntegerField(
+        min_value=ASSIGNMENT_TTL_SECONDS_MIN,
+        max_value=ASSIGNMENT_TTL_SECONDS_MAX,
+        allow_null=True,
+        required=False,
+        help_text=TTL_HELP,
     )
     valid_from = SafeDateTimeField(allow_null=True, required=False)
     valid_until = SafeDateTimeField(allow_null=True, required=False)
@@ -160,6 +132,7 @@ class BookSerializer(serializers.Serializer):
     description = serializers.CharField()
     max_codes_per_user = serializers.IntegerField(allow_null=True)
     max_redemptions_per_coupon = serializers.IntegerField(allow_null=True)
+    assignment_ttl_seconds = serializers.IntegerField(allow_null=True, help_text=TTL_HELP)
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
     code_pattern = serializers.CharField()
@@ -275,7 +248,8 @@ class RollbackSerializer(serializers.Serializer):
 @dataclasses.dataclass(frozen=True)
 class CouponNow:
     """A coupon as partners see it at one moment: a lock past its time reads as
-    released, and a use count as what is left under the book's limit."""
+    released, an assignment past its book's TTL as available (nobody's), and
+    a use count as what is left under the book's limit."""
 
     code: str
     book_id: int
@@ -292,12 +266,13 @@ class CouponNow:
     @classmethod
     def of(cls, coupon: Coupon, *, now: datetime, redemption: Redemption | None = None) -> CouponNow:
         live = coupon.lock_is_live(now=now)
+        returned = coupon.assignment_has_expired(now=now)
         return cls(
             code=coupon.code,
             book_id=coupon.book_id,
             state=coupon.effective_state(now=now),
-            user_id=coupon.user_id,
-            assigned_at=coupon.assigned_at,
+            user_id=None if returned else coupon.user_id,
+            assigned_at=None if returned else coupon.assigned_at,
             locked_until=coupon.locked_until if live else None,
             redemption_count=coupon.redemption_count,
             redemptions_remaining=coupon.redemptions_remaining(limit=coupon.book.max_redemptions_per_coupon),
@@ -311,7 +286,9 @@ class CouponSerializer(serializers.Serializer):
     code = serializers.CharField()
     book_id = serializers.IntegerField()
     state = serializers.ChoiceField(
-        choices=CouponState.choices, help_text="As it stands now: a lock past its time reads as assigned."
+        choices=CouponState.choices,
+        help_text="As it stands now: a lock past its time reads as assigned, an assignment past the book's "
+        "`assignment_ttl_seconds` as available.",
     )
     user_id = serializers.CharField(allow_null=True)
     assigned_at = serializers.DateTimeField(allow_null=True)

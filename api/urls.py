@@ -4,7 +4,13 @@ table of DESIGN.md exactly (no trailing slash)."""
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
-from api.views.books import BookCouponViewSet, BookStatsViewSet, BookUploadViewSet, BookViewSet
+from api.views.books import (
+    BookAssignViewSet,
+    BookCouponViewSet,
+    BookStatsViewSet,
+    BookUploadViewSet,
+    BookViewSet,
+)
 from api.views.coupons import (
     CouponCodeViewSet,
     CouponRedemptionViewSet,
@@ -22,6 +28,7 @@ v1 = [
     path("books/<int:book_id>/codes/generate", BookViewSet.as_view({"post": "generate"}), name="book-generate"),
     path("books/<int:book_id>/codes/upload", BookUploadViewSet.as_view({"post": "upload"}), name="book-upload"),
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
+    path("books/<int:book_id>/coupons/assign", BookAssignViewSet.as_view({"post": "assign"}), name="book-assign"),
     path("books/<int:book_id>/stats", BookStatsViewSet.as_view({"get": "retrieve"}), name="book-stats"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
@@ -29,6 +36,7 @@ v1 = [
     path("coupons/lock/<str:code>", CouponCodeViewSet.as_view({"post": "lock"}), name="coupon-lock"),
     path("coupons/unlock/<str:code>", CouponCodeViewSet.as_view({"post": "unlock"}), name="coupon-unlock"),
     path("coupons/redeem/<str:code>", CouponCodeViewSet.as_view({"post": "redeem"}), name="coupon-redeem"),
+    path("coupons/unassign/<str:code>", CouponCodeViewSet.as_view({"post": "unassign"}), name="coupon-unassign"),
     path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
     path("coupons/<str:code>/redemptions", CouponRedemptionViewSet.as_view({"get": "list"}), name="coupon-redemptions"),

@@ -152,7 +152,7 @@ class BookAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     fieldsets = [
         (None, {"fields": ["partner", "name", "description", "is_active", "metadata"]}),
-        ("Limits", {"fields": ["max_codes_per_user", "max_redemptions_per_coupon"]}),
+        ("Limits", {"fields": ["max_codes_per_user", "max_redemptions_per_coupon", "assignment_ttl_seconds"]}),
         ("Validity window", {"fields": ["valid_from", "valid_until"]}),
         ("Codes", {"fields": ["code_pattern", "charset"]}),
     ]

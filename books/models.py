@@ -7,7 +7,13 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
 from books.codes import CHARSETS, CUSTOM_CHARSET_LENGTH, DEFAULT_CHARSET
-from couponsite.bounds import CODE_MAX_LENGTH, DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
+from couponsite.bounds import (
+    ASSIGNMENT_TTL_SECONDS_MAX,
+    ASSIGNMENT_TTL_SECONDS_MIN,
+    CODE_MAX_LENGTH,
+    DESCRIPTION_MAX_LENGTH,
+    NAME_MAX_LENGTH,
+)
 
 DEFAULT_CODE_PATTERN = "####-####-####"
 
@@ -50,6 +56,12 @@ class Book(models.Model):
         default=1,
         help_text="1 for single use; more, or empty for unlimited, for gift-card style coupons.",
     )
+    assignment_ttl_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds after which an assigned coupon with no use taken and no live lock returns to the pool; "
+        "empty means never.",
+    )
     valid_from = models.DateTimeField(null=True, blank=True)
     valid_until = models.DateTimeField(null=True, blank=True)
     code_pattern = models.CharField(max_length=CODE_MAX_LENGTH, default=DEFAULT_CODE_PATTERN)
@@ -75,6 +87,14 @@ class Book(models.Model):
             models.CheckConstraint(
                 condition=Q(max_redemptions_per_coupon__isnull=True) | Q(max_redemptions_per_coupon__gte=1),
                 name="book_max_redemptions_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(assignment_ttl_seconds__isnull=True)
+                | Q(
+                    assignment_ttl_seconds__gte=ASSIGNMENT_TTL_SECONDS_MIN,
+                    assignment_ttl_seconds__lte=ASSIGNMENT_TTL_SECONDS_MAX,
+                ),
+                name="book_assignment_ttl_in_bounds",
             ),
             models.CheckConstraint(
                 condition=Q(valid_from__isnull=True)

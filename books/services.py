@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from books.codes import ALPHABET, DEFAULT_CHARSET, charset_alphabet, pattern_keyspace
 from books.models import DEFAULT_CODE_PATTERN, Book, Partner, PartnerAPIKey
-from couponsite.bounds import LIMIT_MAX, metadata_problem
+from couponsite.bounds import ASSIGNMENT_TTL_SECONDS_MAX, ASSIGNMENT_TTL_SECONDS_MIN, LIMIT_MAX, metadata_problem
 from couponsite.errors import InvalidInput, NotFound
 
 
@@ -97,6 +97,10 @@ def book_validate(book: Book) -> None:
         value = getattr(book, field)
         if value is not None and not 1 <= value <= LIMIT_MAX:
             errors.append({"field": field, "detail": f"Must be empty or between 1 and {LIMIT_MAX}."})
+    ttl = book.assignment_ttl_seconds
+    if ttl is not None and not ASSIGNMENT_TTL_SECONDS_MIN <= ttl <= ASSIGNMENT_TTL_SECONDS_MAX:
+        detail = f"Must be empty or between {ASSIGNMENT_TTL_SECONDS_MIN} and {ASSIGNMENT_TTL_SECONDS_MAX}."
+        errors.append({"field": "assignment_ttl_seconds", "detail": detail})
     alphabet = ALPHABET
     try:
         alphabet = charset_alphabet(book.charset)
@@ -117,6 +121,7 @@ def book_create(
     description: str = "",
     max_codes_per_user: int | None = None,
     max_redemptions_per_coupon: int | None = 1,
+    assignment_ttl_seconds: int | None = None,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
     code_pattern: str = DEFAULT_CODE_PATTERN,
@@ -130,6 +135,7 @@ def book_create(
         description=description,
         max_codes_per_user=max_codes_per_user,
         max_redemptions_per_coupon=max_redemptions_per_coupon,
+        assignment_ttl_seconds=assignment_ttl_seconds,
         valid_from=valid_from,
         valid_until=valid_until,
         code_pattern=code_pattern,
@@ -149,6 +155,7 @@ def book_update(
     description: str | Unchanged = UNCHANGED,
     max_codes_per_user: int | Unchanged | None = UNCHANGED,
     max_redemptions_per_coupon: int | Unchanged | None = UNCHANGED,
+    assignment_ttl_seconds: int | Unchanged | None = UNCHANGED,
     valid_from: datetime | Unchanged | None = UNCHANGED,
     valid_until: datetime | Unchanged | None = UNCHANGED,
     code_pattern: str | Unchanged = UNCHANGED,
@@ -170,6 +177,7 @@ def book_update(
             "description": description,
             "max_codes_per_user": max_codes_per_user,
             "max_redemptions_per_coupon": max_redemptions_per_coupon,
+            "assignment_ttl_seconds": assignment_ttl_seconds,
             "valid_from": valid_from,
             "valid_until": valid_until,
             "code_pattern": code_pattern,

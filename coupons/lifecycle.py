@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from coupons.models import Clear, Coupon, CouponState, Lifecycle, Param
+from coupons.lifecycle_rows import Add, Clear, Lifecycle, Param
+from coupons.models import Coupon, CouponState
+from coupons.sort_keys import key_above_watermark_sql
 from couponsite.actors import Actor
 from couponsite.db import send_with_next
 from couponsite.request_ids import current_request_id
@@ -65,6 +67,7 @@ class TransitionSQL:
     target: str
     action: str
     set_clause: str
+    event_user_id_sql: str
 
     @classmethod
     @functools.cache
@@ -81,16 +84,33 @@ class TransitionSQL:
                 assignments.append(f"{field} = %({effect.name})s")
             elif isinstance(effect, Clear):
                 assignments.append(f"{field} = NULL")
-            else:
+            elif isinstance(effect, Add):
                 assignments.append(f"{field} = {field} + {effect.amount:d}")
+            else:
+                assignments.append(f"{field} = {key_above_watermark_sql(coupon='coupon')}")
         assignments.append("updated_at = %(now)s")
+        # A transition that takes the coupon from its holder records who held it.
+        clears_holder = isinstance(row.writes.get("user_id"), Clear)
         return cls(
             name=name,
             sources=tuple(sorted(CouponState(t.source).value for t in transitions)),
             target=target,
             action=row.action.value,
             set_clause=", ".join(assignments),
+            event_user_id_sql="%(from_user_id)s::text" if clears_holder else "user_id",
         )
+
+    def set_clause_with(self, **columns: str) -> str:
+        """``set_clause`` with some parameters taken from columns of the
+        statement's rows instead (``user_id="wanted.user_id"``), for a
+        set-based transition whose rows each get their own value."""
+        clause = self.set_clause
+        for name, column in columns.items():
+            placeholder = f"%({name})s"
+            if placeholder not in clause:
+                raise ValueError(f"{self.name} takes no parameter {name}")
+            clause = clause.replace(placeholder, column)
+        return clause
 
     @property
     def sources_sql(self) -> str:
@@ -102,9 +122,10 @@ class TransitionSQL:
         with its event; an error unless that row changed."""
         return f"""
 WITH changed AS (
-    UPDATE coupons_coupon SET {self.set_clause}
-    WHERE id = %(coupon_id)s AND state = %(from_state)s
-    RETURNING id, %(from_state)s::text AS from_state, state AS to_state, user_id
+    UPDATE coupons_coupon AS coupon SET {self.set_clause}
+    WHERE coupon.id = %(coupon_id)s AND coupon.state = %(from_state)s
+    RETURNING coupon.id, %(from_state)s::text AS from_state, coupon.state AS to_state,
+        {self.event_user_id_sql} AS user_id
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL} RETURNING 1
 )
@@ -140,7 +161,7 @@ def coupon_transition(
     statement's (``coupon_id``, ``redemption_id`` and ``now`` are shared)."""
     coupon: Coupon = transition.__self__
     sql = TransitionSQL.of(transition.__name__)
-    from_state = coupon.state
+    from_state, from_user_id = coupon.state, coupon.user_id
     now = now or timezone.now()
     transition(**params)
     coupon.updated_at = now
@@ -149,6 +170,7 @@ def coupon_transition(
         **event_parameters(transition=sql, actor=actor, redemption_id=redemption_id),
         "coupon_id": coupon.pk,
         "from_state": from_state,
+        "from_user_id": from_user_id,
         "now": now,
         "what": f"{sql.name} of coupon {coupon.pk} from {from_state}",
     }

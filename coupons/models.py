@@ -1,17 +1,16 @@
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
 
 from django.db import models
-from django.db.models import Case, Count, F, Q, Value, When
+from django.db.models import Case, Count, ExpressionWrapper, F, Q, Value, When
 from django.db.models.functions import Upper
-from django_fsm import FSMField, transition
+from django_fsm import FSMField
 
 from books.codes import CODE_REGEX
 from books.models import Book, Partner
+from coupons.lifecycle_rows import Add, Clear, Effect, LifecycleRow, Param, RedrawSortKey
 from couponsite.bounds import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
 
@@ -33,98 +32,87 @@ class EventAction(models.TextChoices):
     REDEEM = "redeem"
     ROLLBACK = "rollback"
     VOID = "void"
-
-
-# What a transition writes besides the state: each field gets one of these.
-@dataclasses.dataclass(frozen=True)
-class Param:
-    """The value the transition's caller passes under ``name``."""
-
-    name: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Clear:
-    """NULL."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Add:
-    """The field's value plus ``amount``."""
-
-    amount: int
-
-
-Effect = Param | Clear | Add
-
-
-@dataclasses.dataclass(frozen=True)
-class Lifecycle:
-    """A transition's row of the lifecycle table beyond django-fsm's source and
-    target: the event it records and the fields it writes."""
-
-    action: EventAction
-    writes: Mapping[str, Effect]
-
-
-class _LifecycleRow:
-    """One row of the lifecycle table in the model's body. When the class is
-    made, the row becomes a django-fsm transition method of the same name whose
-    body is the row's ``writes``: the table is the model's transitions, so the
-    one function that performs a transition (``coupons.lifecycle``) and any
-    set-based SQL are made from the same row."""
-
-    def __init__(self, *, source: str | list[str], target: str, action: EventAction, writes: Mapping[str, Effect]):
-        self.source, self.target = source, target
-        self.lifecycle = Lifecycle(action=action, writes=writes)
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        writes = self.lifecycle.writes
-        wanted = {effect.name for effect in writes.values() if isinstance(effect, Param)}
-
-        def change(coupon: Coupon, **params: Any) -> None:
-            if set(params) != wanted:
-                raise TypeError(f"{name}() takes {sorted(wanted)}, not {sorted(params)}")
-            for field, effect in writes.items():
-                if isinstance(effect, Param):
-                    setattr(coupon, field, params[effect.name])
-                elif isinstance(effect, Clear):
-                    setattr(coupon, field, None)
-                else:
-                    setattr(coupon, field, getattr(coupon, field) + effect.amount)
-
-        change.__name__ = change.__qualname__ = name
-        custom = {"lifecycle": self.lifecycle}
-        setattr(owner, name, transition(field="state", source=self.source, target=self.target, custom=custom)(change))
+    UNASSIGN = "unassign"
+    ASSIGNMENT_EXPIRED = "assignment_expired"
 
 
 RELEASE_LOCK: Mapping[str, Effect] = {"lock_id": Clear(), "locked_until": Clear()}
 TAKE_A_USE: Mapping[str, Effect] = {**RELEASE_LOCK, "redemption_count": Add(1)}
 GIVE_A_USE_BACK: Mapping[str, Effect] = {"redemption_count": Add(-1)}
+RETURN_TO_POOL: Mapping[str, Effect] = {
+    "user_id": Clear(),
+    "assigned_at": Clear(),
+    **RELEASE_LOCK,
+    "sort_key": RedrawSortKey(),
+}
+
+
+# An assignment expires its book's assignment_ttl_seconds after assigned_at.
+TTL = F("book__assignment_ttl_seconds") * Value(timedelta(seconds=1), output_field=models.DurationField())
 
 
 class CouponQuerySet(models.QuerySet):
-    """The state as partners see it, for many coupons at once: a lock past its
-    time counts as released (``Coupon.effective_state`` for one)."""
+    """The state as partners see it, for many coupons at once
+    (``Coupon.effective_state`` for one): a lock past its time counts as
+    released, and an assignment past its book's ``assignment_ttl_seconds``
+    (no use taken, no live lock) as returned to the pool."""
 
     def live_lock(self, *, now: datetime) -> Q:
         return Q(state=CouponState.LOCKED, locked_until__gt=now)
 
+    def lock_expired_q(self, *, now: datetime) -> Q:
+        return Q(state=CouponState.LOCKED, locked_until__lte=now)
+
+    def assignment_expired_q(self, *, now: datetime) -> Q:
+        """Assigned (or locked past its time), no use taken, and the book's TTL passed."""
+        return (Q(state=CouponState.ASSIGNED) | self.lock_expired_q(now=now)) & Q(
+            redemption_count=0,
+            book__assignment_ttl_seconds__isnull=False,
+            assigned_at__lte=ExpressionWrapper(Value(now) - TTL, output_field=models.DateTimeField()),
+        )
+
+    def assignment_running_q(self, *, now: datetime) -> Q:
+        """The complement of ``assignment_expired_q`` among assigned coupons,
+        written positively (a negation would read a NULL TTL as unknown)."""
+        return (
+            Q(redemption_count__gt=0)
+            | Q(book__assignment_ttl_seconds__isnull=True)
+            | Q(assigned_at__gt=ExpressionWrapper(Value(now) - TTL, output_field=models.DateTimeField()))
+        )
+
     def in_effective_state(self, state: str, *, now: datetime) -> CouponQuerySet:
+        if state == CouponState.AVAILABLE:
+            return self.filter(Q(state=CouponState.AVAILABLE) | self.assignment_expired_q(now=now))
         if state == CouponState.ASSIGNED:
-            return self.filter(Q(state=CouponState.ASSIGNED) | Q(state=CouponState.LOCKED, locked_until__lte=now))
+            return self.filter(
+                (Q(state=CouponState.ASSIGNED) | self.lock_expired_q(now=now)) & self.assignment_running_q(now=now)
+            )
         if state == CouponState.LOCKED:
             return self.filter(self.live_lock(now=now))
         return self.filter(state=state)
 
     def lock_expired(self, *, now: datetime) -> CouponQuerySet:
-        return self.filter(state=CouponState.LOCKED, locked_until__lte=now)
+        return self.filter(self.lock_expired_q(now=now))
+
+    def assignment_expired(self, *, now: datetime) -> CouponQuerySet:
+        return self.filter(self.assignment_expired_q(now=now))
+
+    def of_user(self, user_id: str, *, now: datetime) -> CouponQuerySet:
+        """The user's coupons as partners see them: an expired assignment is nobody's."""
+        return self.filter(
+            Q(user_id=user_id)
+            & (
+                ~Q(state__in=[CouponState.ASSIGNED, CouponState.LOCKED])
+                | self.live_lock(now=now)
+                | self.assignment_running_q(now=now)
+            )
+        )
 
     def with_effective_state(self, *, now: datetime) -> CouponQuerySet:
-        expired = Q(state=CouponState.LOCKED, locked_until__lte=now)
         return self.annotate(
             effective_state=Case(
-                When(expired, then=Value(CouponState.ASSIGNED.value)),
+                When(self.assignment_expired_q(now=now), then=Value(CouponState.AVAILABLE.value)),
+                When(self.lock_expired_q(now=now), then=Value(CouponState.ASSIGNED.value)),
                 default=F("state"),
                 output_field=models.CharField(),
             ),
@@ -133,14 +121,27 @@ class CouponQuerySet(models.QuerySet):
     def state_counts(self, *, now: datetime) -> dict[str, int]:
         """How many coupons are in each effective state, and in all, in one scan."""
         live_lock = self.live_lock(now=now)
+        assigned = Q(state=CouponState.ASSIGNED) | self.lock_expired_q(now=now)
         return self.aggregate(
-            available=Count("id", filter=Q(state=CouponState.AVAILABLE)),
-            assigned=Count("id", filter=Q(state=CouponState.ASSIGNED) | (Q(state=CouponState.LOCKED) & ~live_lock)),
+            available=Count("id", filter=Q(state=CouponState.AVAILABLE) | self.assignment_expired_q(now=now)),
+            assigned=Count("id", filter=assigned & self.assignment_running_q(now=now)),
             locked=Count("id", filter=live_lock),
             redeemed=Count("id", filter=Q(state=CouponState.REDEEMED)),
             void=Count("id", filter=Q(state=CouponState.VOID)),
             total=Count("id"),
         )
+
+
+def assignment_expired_sql(*, coupon: str, ttl: str, now: str) -> str:
+    """``CouponQuerySet.assignment_expired_q`` as SQL text, for the hand-written
+    statements of the hot path (``coupons.locked_reads``): ``coupon`` is the
+    coupon row's alias, ``ttl`` the book's TTL column and ``now`` the clock's
+    placeholder. A test holds the two to the same rows."""
+    return (
+        f"({coupon}.redemption_count = 0 AND {ttl} IS NOT NULL"
+        f" AND ({coupon}.state = 'assigned' OR ({coupon}.state = 'locked' AND {coupon}.locked_until <= {now}))"
+        f" AND {coupon}.assigned_at <= {now} - {ttl} * interval '1 second')"
+    )
 
 
 class Coupon(models.Model):
@@ -179,6 +180,12 @@ class Coupon(models.Model):
             # A user's coupons.
             models.Index(
                 fields=["partner", "user_id", "book"], condition=Q(user_id__isnull=False), name="coupon_user_idx"
+            ),
+            # Expired assignments of a book (the pick's fallback, the housekeeping job).
+            models.Index(
+                fields=["book", "assigned_at"],
+                condition=Q(state__in=["assigned", "locked"], redemption_count=0),
+                name="coupon_assignment_expiry_idx",
             ),
             # Expired-lock release.
             models.Index(fields=["locked_until"], condition=Q(state="locked"), name="coupon_lock_expiry_idx"),
@@ -223,9 +230,26 @@ class Coupon(models.Model):
     def lock_has_expired(self, *, now: datetime) -> bool:
         return self.state == CouponState.LOCKED and not self.lock_is_live(now=now)
 
+    def assignment_has_expired(self, *, now: datetime) -> bool:
+        """Assigned (or locked past its time) with no use taken, for longer
+        than its book's ``assignment_ttl_seconds``: back in the pool."""
+        ttl = self.book.assignment_ttl_seconds
+        if ttl is None or self.redemption_count != 0 or self.assigned_at is None:
+            return False
+        if self.state != CouponState.ASSIGNED and not self.lock_has_expired(now=now):
+            return False
+        return self.assigned_at + timedelta(seconds=ttl) <= now
+
     def effective_state(self, *, now: datetime) -> str:
-        """The state as partners see it: an expired lock counts as released."""
+        """The state as partners see it: an expired lock counts as released,
+        an expired assignment as available."""
+        if self.assignment_has_expired(now=now):
+            return CouponState.AVAILABLE
         return CouponState.ASSIGNED if self.lock_has_expired(now=now) else self.state
+
+    def holder(self, *, now: datetime) -> str | None:
+        """The user who holds the coupon as partners see it: nobody once its assignment expired."""
+        return None if self.assignment_has_expired(now=now) else self.user_id
 
     def redemptions_remaining(self, *, limit: int | None) -> int | None:
         """Uses left under the book's ``limit`` (None: unlimited). A redeemed or
@@ -239,46 +263,55 @@ class Coupon(models.Model):
     # The lifecycle table: source and target (django-fsm), the event each
     # transition records and the fields it writes. Services take the lock, check
     # the rules and call coupons.lifecycle.coupon_transition with one of these.
-    assign = _LifecycleRow(
+    assign = LifecycleRow(
         source=CouponState.AVAILABLE,
         target=CouponState.ASSIGNED,
         action=EventAction.ASSIGN,
         writes={"user_id": Param("user_id"), "assigned_at": Param("at")},
     )
-    lock = _LifecycleRow(
+    lock = LifecycleRow(
         source=CouponState.ASSIGNED,
         target=CouponState.LOCKED,
         action=EventAction.LOCK,
         writes={"lock_id": Param("lock_id"), "locked_until": Param("until")},
     )
-    unlock = _LifecycleRow(
+    unlock = LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.ASSIGNED, action=EventAction.UNLOCK, writes=RELEASE_LOCK
     )
-    expire_lock = _LifecycleRow(
+    expire_lock = LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.ASSIGNED, action=EventAction.LOCK_EXPIRED, writes=RELEASE_LOCK
     )
-    redeem_partially = _LifecycleRow(
+    redeem_partially = LifecycleRow(
         source=[CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.ASSIGNED,
         action=EventAction.REDEEM,
         writes=TAKE_A_USE,
     )
-    redeem_fully = _LifecycleRow(
+    redeem_fully = LifecycleRow(
         source=[CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.REDEEMED,
         action=EventAction.REDEEM,
         writes=TAKE_A_USE,
     )
-    roll_back_redemption = _LifecycleRow(
+    roll_back_redemption = LifecycleRow(
         source=[CouponState.REDEEMED, CouponState.ASSIGNED],
         target=CouponState.ASSIGNED,
         action=EventAction.ROLLBACK,
         writes=GIVE_A_USE_BACK,
     )
-    roll_back_redemption_while_locked = _LifecycleRow(
+    roll_back_redemption_while_locked = LifecycleRow(
         source=CouponState.LOCKED, target=CouponState.LOCKED, action=EventAction.ROLLBACK, writes=GIVE_A_USE_BACK
     )
-    void = _LifecycleRow(
+    unassign = LifecycleRow(
+        source=CouponState.ASSIGNED, target=CouponState.AVAILABLE, action=EventAction.UNASSIGN, writes=RETURN_TO_POOL
+    )
+    expire_assignment = LifecycleRow(
+        source=[CouponState.ASSIGNED, CouponState.LOCKED],
+        target=CouponState.AVAILABLE,
+        action=EventAction.ASSIGNMENT_EXPIRED,
+        writes=RETURN_TO_POOL,
+    )
+    void = LifecycleRow(
         source=[CouponState.AVAILABLE, CouponState.ASSIGNED, CouponState.LOCKED],
         target=CouponState.VOID,
         action=EventAction.VOID,
@@ -291,7 +324,7 @@ class CouponEvent(models.Model):
     updates and deletes)."""
 
     coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events", db_index=False)
-    action = models.CharField(max_length=16, choices=EventAction.choices)
+    action = models.CharField(max_length=32, choices=EventAction.choices)
     from_state = models.CharField(max_length=16, choices=CouponState.choices)
     to_state = models.CharField(max_length=16, choices=CouponState.choices)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, null=True, blank=True)

@@ -1,4 +1,5 @@
-"""Reads of coupons and their history, with an expired lock read as released."""
+"""Reads of coupons and their history, with an expired lock read as released
+and an expired assignment as available."""
 
 from __future__ import annotations
 
@@ -45,14 +46,14 @@ def coupon_list_for_book(*, book: Book, state: str | None = None, user_id: str |
     if state:
         coupons = _in_effective_state(coupons, state)
     if user_id:
-        coupons = coupons.filter(partner_id=book.partner_id, user_id=user_id)
+        coupons = coupons.filter(partner_id=book.partner_id).of_user(user_id, now=timezone.now())
     return coupons.order_by("id")
 
 
 def coupon_list_for_user(
     *, partner: Partner, user_id: str, book_id: int | None = None, state: str | None = None
 ) -> QuerySet[Coupon]:
-    coupons = Coupon.objects.filter(partner=partner, user_id=user_id).select_related("book")
+    coupons = Coupon.objects.filter(partner=partner).of_user(user_id, now=timezone.now()).select_related("book")
     if book_id is not None:
         coupons = coupons.filter(book_id=book_id)
     if state:

@@ -37,6 +37,7 @@ from couponsite.errors import (
     AssignmentLimitReached,
     BookExhausted,
     BookInactive,
+    CouponInUse,
     CouponLocked,
     CouponNotHeld,
     CouponNotLocked,
@@ -49,6 +50,7 @@ from couponsite.errors import (
 # The clock, not the caller, ends a lock: an expiry found while serving a
 # request is recorded as the system's (the event still carries the request id).
 LOCK_EXPIRY = Actor.system("lock_expiry")
+ASSIGNMENT_EXPIRY = Actor.system("assignment_expiry")
 
 ASSIGN = TransitionSQL.of("assign")
 # The first available coupon in the book's secret random order, assigned with
@@ -84,18 +86,26 @@ def coupon_expire_lock_if_due(*, coupon: Coupon, now: datetime, actor: Actor = L
     return True
 
 
+def coupon_expire_assignment_if_due(*, coupon: Coupon, now: datetime) -> bool:
+    """An assignment past its book's TTL counts as returned: write that down before acting on it."""
+    if not coupon.assignment_has_expired(now=now):
+        return False
+    coupon_transition(coupon.expire_assignment, actor=ASSIGNMENT_EXPIRY, now=now)
+    return True
+
+
 def coupon_check_usable(coupon: Coupon, *, user_id: str, now: datetime) -> None:
     """Refuse a use of the coupon by ``user_id`` now: not theirs, void, no use
     left, or its book closed."""
-    _ensure_held_by(coupon, user_id=user_id)
+    _ensure_held_by(coupon, user_id=user_id, now=now)
     _ensure_uses_remain(coupon)
-    _ensure_book_open(coupon.book, now=now)
+    book_ensure_open(coupon.book, now=now)
 
 
 # Rules.
 
 
-def _ensure_book_open(book: Book, *, now: datetime) -> None:
+def book_ensure_open(book: Book, *, now: datetime) -> None:
     if not book.is_open(at=now):
         raise BookInactive(f"Book {book.pk} is inactive or outside its validity window")
 
@@ -105,9 +115,10 @@ def _ensure_under_limit(book: Book, *, held: int) -> None:
         raise AssignmentLimitReached(f"The user already holds {held} coupons of this book, the most allowed")
 
 
-def _ensure_held_by(coupon: Coupon, *, user_id: str) -> None:
-    """Refuse a coupon that is not this user's; a void one says so."""
-    if coupon.user_id != user_id:
+def _ensure_held_by(coupon: Coupon, *, user_id: str, now: datetime) -> None:
+    """Refuse a coupon that is not this user's (an expired assignment is
+    nobody's); a void one says so."""
+    if coupon.holder(now=now) != user_id:
         raise CouponNotHeld()
     if coupon.state == CouponState.VOID:
         raise CouponVoid()
@@ -123,30 +134,42 @@ def _ensure_uses_remain(coupon: Coupon) -> None:
 
 
 def coupon_assign_random(*, partner: Partner, book_id: int, user_id: str, actor: Actor) -> Coupon:
-    """Give ``user_id`` the next coupon of the partner's book in its secret random order."""
+    """Give ``user_id`` the next coupon of the partner's book in its secret
+    random order. A book that seems exhausted first gets its expired
+    assignments back (``book_release_expired_assignments``), then is asked again."""
     user_id = checked_user_id(user_id)
+    book, coupon = _assign_next(partner=partner, book_id=book_id, user_id=user_id, actor=actor)
+    if coupon is None and book.assignment_ttl_seconds is not None and book_release_expired_assignments(book=book):
+        book, coupon = _assign_next(partner=partner, book_id=book_id, user_id=user_id, actor=actor)
+    if coupon is None:
+        raise BookExhausted(f"Book {book.pk} has no available coupon left")
+    return coupon
+
+
+def _assign_next(*, partner: Partner, book_id: int, user_id: str, actor: Actor) -> tuple[Book, Coupon | None]:
     with transaction.atomic():
-        book, held = book_for_assignment(partner=partner, book_id=book_id, user_id=user_id)
         now = timezone.now()
-        _ensure_book_open(book, now=now)
+        book, held = book_for_assignment(partner=partner, book_id=book_id, user_id=user_id, now=now)
+        book_ensure_open(book, now=now)
         _ensure_under_limit(book, held=held)
         parameters = {"book_id": book.pk, "user_id": user_id, "at": now, "now": now}
         # Goes out with the COMMIT: the pick, the write and the event, one call.
         assigned = send_with_next(ASSIGN_NEXT_SQL, {**parameters, **event_parameters(transition=ASSIGN, actor=actor)})
     if not assigned.rows:
-        raise BookExhausted(f"Book {book.pk} has no available coupon left")
+        return book, None
     coupon = coupon_from_row(assigned.rows[0])
     coupon.book = book
-    return coupon
+    return book, coupon
 
 
 def coupon_assign_code(*, partner: Partner, code: str, user_id: str, actor: Actor) -> Coupon:
     """Give ``user_id`` the coupon with this code, if it is still available."""
     user_id = checked_user_id(user_id)
     with transaction.atomic():
-        coupon, held = coupon_to_assign(partner=partner, code=code, user_id=user_id)
         now = timezone.now()
-        _ensure_book_open(coupon.book, now=now)
+        coupon, held = coupon_to_assign(partner=partner, code=code, user_id=user_id, now=now)
+        book_ensure_open(coupon.book, now=now)
+        coupon_expire_assignment_if_due(coupon=coupon, now=now)
         if coupon.state != CouponState.AVAILABLE:
             raise CouponUnavailable()
         _ensure_under_limit(coupon.book, held=held)
@@ -163,8 +186,8 @@ def coupon_lock(*, partner: Partner, code: str, user_id: str, actor: Actor) -> C
     with transaction.atomic():
         coupon = coupon_for_update_by_code(partner=partner, code=code)
         now = timezone.now()
-        _ensure_held_by(coupon, user_id=user_id)
-        _ensure_book_open(coupon.book, now=now)
+        _ensure_held_by(coupon, user_id=user_id, now=now)
+        book_ensure_open(coupon.book, now=now)
         coupon_expire_lock_if_due(coupon=coupon, now=now)
         if coupon.state == CouponState.LOCKED:
             raise CouponLocked("The coupon is locked already")
@@ -178,12 +201,30 @@ def coupon_unlock(*, partner: Partner, code: str, user_id: str, lock_id: uuid.UU
     user_id = checked_user_id(user_id)
     with transaction.atomic():
         coupon = coupon_for_update_by_code(partner=partner, code=code)
-        _ensure_held_by(coupon, user_id=user_id)
-        if not coupon.lock_is_live(now=timezone.now()):
+        now = timezone.now()
+        _ensure_held_by(coupon, user_id=user_id, now=now)
+        if not coupon.lock_is_live(now=now):
             raise CouponNotLocked()
         if coupon.lock_id != lock_id:
             raise CouponLocked()
         coupon_transition(coupon.unlock, actor=actor)
+        return coupon
+
+
+def coupon_unassign(*, partner: Partner, code: str, user_id: str, actor: Actor) -> Coupon:
+    """The user gives the coupon back before using it: it returns to the
+    pool, as likely to be drawn next as any other available coupon."""
+    user_id = checked_user_id(user_id)
+    with transaction.atomic():
+        coupon = coupon_for_update_by_code(partner=partner, code=code)
+        now = timezone.now()
+        _ensure_held_by(coupon, user_id=user_id, now=now)
+        if coupon.lock_is_live(now=now):
+            raise CouponLocked("The coupon is locked; unlock it first")
+        if coupon.state == CouponState.REDEEMED or coupon.redemption_count > 0:
+            raise CouponInUse()
+        coupon_expire_lock_if_due(coupon=coupon, now=now)
+        coupon_transition(coupon.unassign, actor=actor, now=now)
         return coupon
 
 
@@ -218,6 +259,7 @@ def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:
         coupon = coupon_for_update(coupon_id=coupon.pk)
         if coupon.state == CouponState.VOID:
             raise CouponVoid("The coupon was voided already")
+        coupon_expire_assignment_if_due(coupon=coupon, now=timezone.now())
         if coupon.state == CouponState.REDEEMED:
             raise CouponRedeemed("A fully redeemed coupon cannot be voided")
         coupon_transition(coupon.void, actor=actor)
@@ -245,8 +287,7 @@ WITH due AS ({{due}}), changed AS (
 def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
     """Write back every lock past its time, one ``lock_expired`` event each;
     returns how many. Safe to run while traffic runs, and twice at once."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidInput.field("batch_size", "batch_size must be a positive integer.")
+    _check_batch_size(batch_size)
     events = event_parameters(transition=EXPIRE_LOCKS, actor=actor or Actor.system("release_expired_locks"))
     released = 0
     while True:
@@ -259,3 +300,56 @@ def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000)
         released += batch
         if batch < batch_size:
             return released
+
+
+EXPIRE_ASSIGNMENTS = TransitionSQL.of("expire_assignment")
+# A batch of assignments past their book's TTL (``due``: the queryset's own
+# definition, FOR UPDATE SKIP LOCKED), written back with one event each, the
+# user who held it named; as EXPIRE_LOCKS_SQL.
+EXPIRE_ASSIGNMENTS_SQL = f"""
+WITH due AS ({{due}}), changed AS (
+    UPDATE coupons_coupon AS coupon SET {EXPIRE_ASSIGNMENTS.set_clause}
+    FROM due WHERE coupon.id = due.id
+    RETURNING coupon.id, due.state AS from_state, coupon.state AS to_state, due.user_id
+)
+{EVENTS_FROM_CHANGED_SQL}
+"""  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters
+
+
+def assignments_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
+    """Write back every assignment past its book's TTL, in every book that
+    has one, one ``assignment_expired`` event each; returns how many. Safe to
+    run while traffic runs, and twice at once."""
+    _check_batch_size(batch_size)
+    books = Book.objects.filter(assignment_ttl_seconds__isnull=False).order_by("pk")
+    return sum(
+        book_release_expired_assignments(book=book, actor=actor, batch_size=batch_size) for book in books.iterator()
+    )
+
+
+def book_release_expired_assignments(*, book: Book, actor: Actor | None = None, batch_size: int = 1000) -> int:
+    """Write back the book's expired assignments (through
+    ``coupon_assignment_expiry_idx``); returns how many."""
+    _check_batch_size(batch_size)
+    events = event_parameters(transition=EXPIRE_ASSIGNMENTS, actor=actor or ASSIGNMENT_EXPIRY)
+    released = 0
+    while True:
+        now = timezone.now()
+        due = (
+            Coupon.objects.filter(book_id=book.pk)
+            .assignment_expired(now=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("assigned_at")
+        )
+        with transaction.atomic(), connection.cursor() as cursor:
+            due_sql, due_parameters = queryset_sql(due.values("id", "state", "user_id")[:batch_size], prefix="due")
+            cursor.execute(EXPIRE_ASSIGNMENTS_SQL.format(due=due_sql), {**events, **due_parameters, "now": now})
+            batch = cursor.rowcount
+        released += batch
+        if batch < batch_size:
+            return released
+
+
+def _check_batch_size(batch_size: object) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInput.field("batch_size", "batch_size must be a positive integer.")

@@ -30,10 +30,11 @@ MIN_KEY_ROOM_PER_CODE = 2**24
 # A CSPRNG 63-bit key drawn by PostgreSQL: gen_random_uuid() uses
 # pg_strong_random(). The first 4 and last 12 hex digits of a version 4 UUID are
 # all random bits.
-RANDOM_KEY = sql.SQL(
+RANDOM_KEY_SQL = (
     "(('x' || left(gen_random_uuid()::text, 4) || right(gen_random_uuid()::text, 12))::bit(64)::bigint"
     " & 9223372036854775807)"
 )
+RANDOM_KEY = sql.SQL(RANDOM_KEY_SQL)
 
 REKEY_OLD_AVAILABLE_SQL = sql.SQL(
     "UPDATE coupons_coupon SET sort_key = {} WHERE book_id = %s AND state = %s AND id <= %s"
@@ -46,6 +47,27 @@ UPDATE coupons_coupon
 SET sort_key = %(watermark)s + 1 + floor({} ::numeric * (%(max)s - %(watermark)s) / (%(max)s::numeric + 1))::bigint
 WHERE book_id = %(book)s AND state = %(available)s AND id > %(last_old_id)s AND sort_key <= %(watermark)s
 """).format(RANDOM_KEY)
+
+
+def key_above_watermark_sql(*, coupon: str) -> str:
+    """SQL for a new key of the row ``coupon`` (the alias of the table being
+    updated), uniform above its book's watermark as the statement sees it:
+    the same rule as ``NewSortKeys`` for added codes, so that a coupon that
+    comes back (unassigned, or its assignment expired) is exactly as likely to
+    be drawn next as every coupon left. Its own old key counts among those
+    handed out. Evaluated per row: each row gets its own draw."""
+    # Aliases and constants of ours only: no value reaches this text.
+    lowest_available = (
+        f"(SELECT min(a.sort_key) FROM coupons_coupon a WHERE a.book_id = {coupon}.book_id AND a.state = 'available')"  # noqa: S608
+    )
+    below_lowest = f"(seen.sort_key < {lowest_available} OR {lowest_available} IS NULL)"
+    watermark = f"(SELECT coalesce(max(seen.sort_key), -1) FROM coupons_coupon seen WHERE seen.book_id = {coupon}.book_id AND {below_lowest})"  # noqa: E501, S608
+    # Scaling as REDRAW_OVERTAKEN_SQL does; least() keeps one key of room in
+    # the (never seen) case of a watermark at the very top.
+    draw = (
+        f"mark + 1 + floor({RANDOM_KEY_SQL}::numeric * ({SORT_KEY_MAX} - mark) / {SORT_KEY_MAX + 1}::numeric)::bigint"
+    )
+    return f"(SELECT {draw} FROM (SELECT least({watermark}, {SORT_KEY_MAX - 1}) AS mark) AS watermark)"  # noqa: S608
 
 
 def random_sort_keys(count: int, *, above: int) -> list[int]:

@@ -15,6 +15,11 @@ CODE_MAX_LENGTH = 64
 REASON_MAX_LENGTH = 500  # a redemption's rollback reason
 # max_codes_per_user and max_redemptions_per_coupon: PostgreSQL's integer, with room.
 LIMIT_MAX = 1_000_000_000
+# A book's assignment_ttl_seconds: a second to ten years.
+ASSIGNMENT_TTL_SECONDS_MIN = 1
+ASSIGNMENT_TTL_SECONDS_MAX = 10 * 365 * 24 * 3600
+# A batch assignment's users, at most.
+BATCH_USERS_MAX = 1_000
 # PostgreSQL's bigint: a larger id cannot exist and must not reach the database.
 ID_MAX = 2**63 - 1
 # The most codes one API request or admin form may add; operator commands take any number.

@@ -31,6 +31,7 @@ class ErrorCode(enum.StrEnum):
     COUPON_NOT_LOCKED = "coupon_not_locked"
     COUPON_REDEEMED = "coupon_redeemed"
     COUPON_VOID = "coupon_void"
+    COUPON_IN_USE = "coupon_in_use"
     REDEMPTION_ROLLED_BACK = "redemption_rolled_back"
     IDEMPOTENCY_KEY_IN_FLIGHT = "idempotency_key_in_flight"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
@@ -97,6 +98,12 @@ ERRORS: dict[ErrorCode, ErrorType] = {
         409, "Coupon redeemed", "No redemptions remain.", "The coupon has no redemptions left"
     ),
     ErrorCode.COUPON_VOID: ErrorType(409, "Coupon void", "The coupon was voided by staff.", "The coupon was voided"),
+    ErrorCode.COUPON_IN_USE: ErrorType(
+        409,
+        "Coupon in use",
+        "Unassign of a coupon with a use already taken.",
+        "A use of the coupon was taken; it can no longer be given back",
+    ),
     ErrorCode.REDEMPTION_ROLLED_BACK: ErrorType(
         409,
         "Redemption rolled back",
@@ -200,6 +207,10 @@ class CouponRedeemed(ServiceError):
 
 class CouponVoid(ServiceError):
     code = ErrorCode.COUPON_VOID
+
+
+class CouponInUse(ServiceError):
+    code = ErrorCode.COUPON_IN_USE
 
 
 class RedemptionRolledBack(ServiceError):

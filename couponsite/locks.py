@@ -26,6 +26,10 @@ class LockKind(enum.IntEnum):
     BOOK_CODES = 3  # adding or re-keying a book's codes
     IDEMPOTENCY_KEY = 4  # one partner's idempotency key
     PARTNER_GENERATION = 5  # generating codes into any book of one partner (the keyspace rule counts them all)
+    # Assignments in one book: shared by each single assignment (before its
+    # BOOK_USER lock), exclusive for a batch, which counts many users' holdings
+    # at once instead of taking one BOOK_USER lock per user.
+    BOOK_ASSIGNMENTS = 6
 
 
 class LockOutsideTransaction(RuntimeError):

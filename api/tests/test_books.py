@@ -17,6 +17,7 @@ BOOK_FIELDS = {
     "description",
     "max_codes_per_user",
     "max_redemptions_per_coupon",
+    "assignment_ttl_seconds",
     "valid_from",
     "valid_until",
     "code_pattern",

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.batch_serializers import BatchAssignResultSerializer, BatchAssignSerializer
 from api.filters import BookCouponFilter, BookFilter, SelectorFilterBackend, filter_values
 from api.idempotency import idempotent
 from api.pagination import BookPagination, CouponCursorPagination
@@ -26,6 +27,7 @@ from api.views.base import PartnerViewSet
 from books.models import Book
 from books.selectors import book_get, book_list
 from books.services import book_create, book_update
+from coupons.batch_assignment import coupons_assign_batch
 from coupons.generation import codes_generate
 from coupons.imports import codes_import, codes_import_csv
 from coupons.models import Coupon
@@ -207,3 +209,34 @@ class BookCouponViewSet(PartnerViewSet):
         coupons = coupon_list_for_book(book=book, state=filters["state"], user_id=filters["user_id"])
         page = self.paginate_queryset(coupons)
         return self.get_paginated_response(CouponSerializer(page, many=True).data)
+
+
+class BookAssignViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="books_coupons_assign",
+        tags=TAG,
+        summary="Give each of up to 1,000 users one coupon of the book, drawn at random",
+        description=(
+            "Each user is one random assignment with every rule of `POST /coupons/assign`: the answer lists, in "
+            "the request's order, the coupon each user got or why not (`assignment_limit_reached`, "
+            "`book_exhausted`). A book that is unknown, inactive or outside its window refuses the whole call. "
+            "Single assignments of the book wait while a batch runs (tens of milliseconds for 1,000 users)."
+        ),
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
+        request=BatchAssignSerializer,
+        responses={
+            201: BatchAssignResultSerializer,
+            **schema.problems(ErrorCode.NOT_FOUND, ErrorCode.BOOK_INACTIVE, *schema.IDEMPOTENCY_CODES),
+        },
+        examples=[
+            schema.example("Three users", {"user_ids": ["customer-42", "customer-43", "customer-44"]}, request=True),
+            schema.example("Per-user results", schema.BATCH_RESULTS, status=201),
+        ],
+    )
+    @idempotent
+    def assign(self, request: Request, book_id: int) -> Response:
+        book_get(partner=self.partner, book_id=book_id)  # another partner's book is a 404, whatever the body
+        user_ids = self.parsed(BatchAssignSerializer)["user_ids"]
+        results = coupons_assign_batch(partner=self.partner, book_id=book_id, user_ids=user_ids, actor=self.actor)
+        body = BatchAssignResultSerializer({"results": list(zip(user_ids, results, strict=True))}).data
+        return Response(body, status=status.HTTP_201_CREATED)

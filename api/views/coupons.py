@@ -7,11 +7,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.fields import USER_ID_SCHEMA
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
 from api.pagination import CouponCursorPagination, RedemptionCursorPagination
 from api.serializers import (
-    USER_ID_SCHEMA,
     AssignRandomSerializer,
     CouponEventSerializer,
     CouponMetadataSerializer,
@@ -36,6 +36,7 @@ from coupons.services import (
     coupon_assign_random,
     coupon_lock,
     coupon_set_metadata,
+    coupon_unassign,
     coupon_unlock,
 )
 from couponsite.errors import ErrorCode
@@ -201,6 +202,30 @@ class CouponCodeViewSet(PartnerViewSet):
     def unlock(self, request: Request, code: str) -> Response:
         data = self.parsed(UnlockSerializer)
         coupon = coupon_unlock(partner=self.partner, code=code, actor=self.actor, **data)
+        return Response(rendered(CouponSerializer, coupon))
+
+    @extend_schema(
+        operation_id="coupons_unassign",
+        tags=TAG,
+        summary="Give the user's coupon back to the pool, unused",
+        description=(
+            "An assigned coupon with no use taken becomes `available`, as likely to be drawn next as any other "
+            "available coupon. A locked coupon is `coupon_locked` (unlock it first); one with a use taken, "
+            "`coupon_in_use`. Allowed in an inactive book too: giving back is never harmful."
+        ),
+        parameters=[schema.IDEMPOTENCY_PARAMETER],
+        request=UserSerializer,
+        responses={
+            200: CouponSerializer,
+            **schema.problems(ErrorCode.COUPON_LOCKED, ErrorCode.COUPON_IN_USE, *LOOKUP_CODES),
+        },
+        examples=[schema.example("Unassign", USER, request=True), schema.example("Returned", schema.RETURNED_COUPON)],
+    )
+    @idempotent
+    @failed_lookups_limited(reserve=False)
+    def unassign(self, request: Request, code: str) -> Response:
+        user_id = self.parsed(UserSerializer)["user_id"]
+        coupon = coupon_unassign(partner=self.partner, code=code, user_id=user_id, actor=self.actor)
         return Response(rendered(CouponSerializer, coupon))
 
     @extend_schema(

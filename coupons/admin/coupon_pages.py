@@ -198,7 +198,10 @@ class CouponAdmin(admin.ModelAdmin):
 
     @admin.display(description="state", ordering="state")
     def state_shown(self, coupon: Coupon) -> str:
-        if coupon.lock_has_expired(now=timezone.now()):
+        now = timezone.now()
+        if coupon.assignment_has_expired(now=now):
+            return f"{coupon.state} (assignment expired: reads as available)"
+        if coupon.lock_has_expired(now=now):
             return "locked (expired: reads as assigned)"
         return coupon.state
 

@@ -1,12 +1,15 @@
 """Random assignment is uniform: every available code is equally likely next."""
 
 import math
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from books.tests.factories import BookFactory
 from coupons.imports import codes_import
-from coupons.services import coupon_assign_random
+from coupons.models import Coupon, CouponState
+from coupons.services import book_release_expired_assignments, coupon_assign_random, coupon_unassign
 from couponsite.actors import Actor
 
 pytestmark = pytest.mark.django_db
@@ -86,3 +89,45 @@ def test_codes_added_after_partial_draws_are_picked_as_often_as_the_old_ones():
         picks["new" if picked.code.startswith("NEW") else "old"] += 1
 
     assert chi_square(list(picks.values())) < threshold, picks
+
+
+def chi_square_against(observed: dict[str, int], shares: dict[str, float]) -> float:
+    total = sum(observed.values())
+    return sum((observed[k] - total * share) ** 2 / (total * share) for k, share in shares.items())
+
+
+def test_coupons_returned_by_unassign_or_expiry_are_drawn_as_often_as_any_other():
+    """Ten codes, four drawn; one given back, one whose assignment expired:
+    the next pick is each of the eight available codes with even odds.
+
+    The returned coupons were drawn early, so their old keys are below every
+    available one: kept, they would be drawn next every time (the control)."""
+    threshold = chi_square_threshold(2, FALSE_ALARM_RATE)
+    shares = {"unassigned": 1 / 8, "expired": 1 / 8, "never drawn": 6 / 8}
+    picks = dict.fromkeys(shares, 0)
+    kept_keys_picks = dict.fromkeys(shares, 0)
+    actor = Actor.system("fairness-test")
+    for b in range(BOOKS):
+        book = BookFactory(assignment_ttl_seconds=60)
+        codes_import(book=book, codes=[f"R{b}-{i}" for i in range(CODES_PER_BOOK)])
+        drawn = [
+            coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"u{i}", actor=actor) for i in range(4)
+        ]
+        unassigned, expired = drawn[0], drawn[1]
+        old_keys = dict(Coupon.objects.filter(pk__in=[unassigned.pk, expired.pk]).values_list("pk", "sort_key"))
+        coupon_unassign(partner=book.partner, code=unassigned.code, user_id="u0", actor=actor)
+        Coupon.objects.filter(pk=expired.pk).update(assigned_at=timezone.now() - timedelta(seconds=61))
+        assert book_release_expired_assignments(book=book) == 1
+
+        picked = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="late", actor=actor)
+        kinds = {unassigned.pk: "unassigned", expired.pk: "expired"}
+        picks[kinds.get(picked.pk, "never drawn")] += 1
+        never_drawn = Coupon.objects.filter(book=book, state=CouponState.AVAILABLE).exclude(pk__in=old_keys)
+        keys = {**dict(never_drawn.values_list("pk", "sort_key")), **old_keys}
+        first_by_kept_keys = min(keys, key=keys.get)
+        kept_keys_picks[
+            {unassigned.pk: "unassigned", expired.pk: "expired"}.get(first_by_kept_keys, "never drawn")
+        ] += 1
+
+    assert chi_square_against(picks, shares) < threshold, picks
+    assert chi_square_against(kept_keys_picks, shares) > threshold, kept_keys_picks

@@ -58,6 +58,9 @@ def page(monkeypatch):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         context.set_default_timeout(TIMEOUT_MS)
+        # expect() has a 5 s timeout of its own: ReDoc took longer while the
+        # suite's other worker ran beside it.
+        playwright_sync.expect.set_options(timeout=TIMEOUT_MS)
         page = context.new_page()
         # The pages run under a Content-Security-Policy: anything it blocks
         # (an inline script, an asset from elsewhere) fails the test, except
@@ -191,6 +194,23 @@ def test_a_bad_csv_lists_its_rejected_rows_and_stores_nothing(page, live_server)
     page.goto(f"{live_server.url}/admin/books/book/{book.pk}/change/")
     playwright_sync.expect(page.locator("#book-charts")).to_contain_text("No coupons yet")
     screenshot(page, "book-page-after-rejected-upload")
+
+
+def test_after_the_failure_limit_the_login_page_says_the_account_is_locked(page, live_server):
+    user = staff_user(role=COUPON_MANAGERS)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill("not " + PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+
+    playwright_sync.expect(page.get_by_role("heading", name="Account locked: too many login attempts")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "login-locked-out.png", full_page=True)
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/")
+    page.get_by_label("Username").fill(user.username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    playwright_sync.expect(page.get_by_role("heading", name="Account locked: too many login attempts")).to_be_visible()
 
 
 @pytest.mark.parametrize(("path", "rendered"), [("/api/docs/", ".opblock"), ("/api/redoc/", "[role=menuitem]")])
