@@ -9,6 +9,7 @@ mapping, which is all it does; this module is that, without the dependency.
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
@@ -19,7 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from api.problems import PROBLEM_CONTENT_TYPE, problem_body
-from couponsite.errors import ErrorCode, ServiceError, code_for_status
+from couponsite.db import database_unavailable
+from couponsite.errors import ErrorCode, ServiceError, ServiceUnavailable, code_for_status
+
+logger = logging.getLogger(__name__)
+
+# A PostgreSQL restart or fail-over takes seconds; a retry sooner mostly finds it still away.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 2
 
 # DRF names most of its errors as we do; these three it names otherwise.
 DRF_CODE_ALIASES = {
@@ -52,6 +59,14 @@ def flatten_errors(detail: Any, path: str = "") -> list[dict[str, str]]:
 
 def problem_for_exception(exc: Exception) -> tuple[dict[str, Any], dict[str, str]] | None:
     """The problem body and extra headers for ``exc``; None for a bug (a 500)."""
+    if database_unavailable(exc):
+        # Down, restarting, a dropped connection, a statement or lock wait over
+        # its time: not a bug, and the same request may succeed in a moment.
+        logger.warning("The database did not answer: %s: %s", type(exc).__name__, str(exc).strip()[:300])
+        exc = ServiceUnavailable()
+    if isinstance(exc, ServiceUnavailable):
+        body = problem_body(code=exc.code, detail=exc.detail)
+        return body, {"Retry-After": str(UNAVAILABLE_RETRY_AFTER_SECONDS)}
     if isinstance(exc, ServiceError):
         # problem_body titles the problem type as documented for its code; the
         # service's own words go in the detail.

@@ -73,6 +73,7 @@ def problems(*codes: ErrorCode) -> dict[tuple[int, str], OpenApiResponse]:
         *codes,
         ErrorCode.NOT_ACCEPTABLE,
         ErrorCode.THROTTLED,
+        ErrorCode.SERVICE_UNAVAILABLE,
     ]
     by_status: dict[int, list[ErrorCode]] = {}
     for code in dict.fromkeys(wanted):
@@ -202,4 +203,16 @@ EVENT = {
 ME = {
     "partner": {"id": 3, "name": "Acme Shoes"},
     "api_key": {"prefix": "Xy7pQ2rS", "name": "checkout-prod", "created_at": "2026-02-20T09:00:00Z"},
+}
+FEED_PAGE = {
+    "next": "https://coupons.example/api/v1/events?after=32",
+    "results": [
+        {"id": 31, "type": "coupon.assigned", "created_at": "2026-03-02T10:00:00Z", "data": COUPON},
+        {
+            "id": 32,
+            "type": "book.codes_added",
+            "created_at": "2026-03-02T10:00:01Z",
+            "data": {"book_id": 7, "count": 10000, "method": "generate"},
+        },
+    ],
 }

@@ -18,8 +18,10 @@ from api.views.coupons import (
     RedemptionViewSet,
     UserCouponViewSet,
 )
+from api.views.events import EventViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
+from api.views.webhooks import WebhookViewSet
 
 v1 = [
     path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
@@ -40,6 +42,13 @@ v1 = [
     path("coupons/<str:code>", CouponViewSet.as_view({"get": "retrieve", "patch": "partial_update"}), name="coupon"),
     path("coupons/<str:code>/history", CouponViewSet.as_view({"get": "history"}), name="coupon-history"),
     path("coupons/<str:code>/redemptions", CouponRedemptionViewSet.as_view({"get": "list"}), name="coupon-redemptions"),
+    path("events", EventViewSet.as_view({"get": "feed"}), name="events"),
+    path("webhooks", WebhookViewSet.as_view({"get": "list", "post": "create"}), name="webhooks"),
+    path(
+        "webhooks/<uuid:webhook_id>",
+        WebhookViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="webhook",
+    ),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
     path("redemptions/<uuid:redemption_id>", RedemptionViewSet.as_view({"get": "retrieve"}), name="redemption"),
     path(

@@ -51,6 +51,7 @@ def run(database: dict, folder: Path, *, rows: int, repeat: int) -> None:
     from books.services import book_create, partner_create
     from coupons.generation import codes_generate
     from coupons.imports import codes_import_csv
+    from couponsite.actors import Actor
 
     print(f"PostgreSQL {server_version()}; {rows:,} rows; best of {repeat}", flush=True)
     # One book for every run: the table is emptied before each.
@@ -65,7 +66,9 @@ def run(database: dict, folder: Path, *, rows: int, repeat: int) -> None:
         timings["copy"].append(timed(lambda: psql_copy(database, premade)))
         check_count(rows)
         reset_table()
-        timings["generate"].append(timed(lambda: codes_generate(book=book, count=rows)))
+        timings["generate"].append(
+            timed(lambda: codes_generate(actor=Actor.system("benchmark"), book=book, count=rows))
+        )
         check_count(rows)
         reset_table()
         timings["import"].append(timed(lambda: import_file(codes_import_csv, book, full_csv)))
@@ -139,8 +142,10 @@ def psql_copy(database: dict, premade: Path) -> None:
 
 
 def import_file(codes_import_csv, book, path: Path) -> None:
+    from couponsite.actors import Actor
+
     with path.open("rb") as stream:
-        codes_import_csv(book=book, stream=stream)
+        codes_import_csv(actor=Actor.system("benchmark"), book=book, stream=stream)
 
 
 def reset_table() -> None:
@@ -194,12 +199,13 @@ def child(database_name: str, kind: str, arg: str) -> None:
     from books.models import Book
     from coupons.generation import codes_generate
     from coupons.imports import codes_import_csv
+    from couponsite.actors import Actor
 
     book = Book.objects.get(name="Benchmark")
     before = max_rss_mb()
     tracemalloc.start()
     if kind == "generate":
-        codes_generate(book=book, count=int(arg))
+        codes_generate(actor=Actor.system("benchmark"), book=book, count=int(arg))
     else:
         import_file(codes_import_csv, book, Path(arg))
     python_peak = tracemalloc.get_traced_memory()[1] / 2**20

@@ -84,5 +84,12 @@ class BookAdminForm(ServiceRulesForm):
         fields = {name: self.cleaned_data[name] for name in BOOK_FIELDS if name in self.cleaned_data}
         if self.instance.pk is None:
             return book_create(partner=self.cleaned_data["partner"], **fields)
-        changed = {name: value for name, value in fields.items() if name in self.changed_data}
-        return book_update(book=self.instance, **changed)
+        return book_update(book=self.instance, **self.changes())
+
+    def changes(self) -> dict:
+        """The fields changed on the form of an existing book, with their new values."""
+        return {
+            name: self.cleaned_data[name]
+            for name in BOOK_FIELDS
+            if name in self.changed_data and name in self.cleaned_data
+        }

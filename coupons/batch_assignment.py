@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from books.models import Book, Partner
-from coupons.lifecycle import EVENTS_FROM_CHANGED_SQL, TransitionSQL, event_parameters
+from coupons.lifecycle import EVENTS_FROM_CHANGED_SQL, TransitionSQL, changed_columns, event_parameters
 from coupons.locked_reads import book_for_batch_assignment, held_count_sql
 from coupons.models import Coupon
 from coupons.services import book_ensure_open, book_release_expired_assignments
@@ -60,8 +60,7 @@ WITH wanted AS (
 ), changed AS (
     UPDATE coupons_coupon AS coupon SET {ASSIGN.set_clause_with(user_id="eligible.user_id")}
     FROM pick JOIN eligible USING (slot) WHERE coupon.id = pick.id
-    RETURNING coupon.id, coupon.code, coupon.redemption_count, coupon.metadata, coupon.user_id,
-        pick.state AS from_state, coupon.state AS to_state
+    RETURNING {changed_columns("coupon")}, pick.state AS from_state, coupon.state AS to_state
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL}
 )

@@ -18,9 +18,12 @@ from psycopg import sql
 
 from books.codes import ALPHABET, RANDOM_CHAR, charset_alphabet, check_keyspace, holds_sparsely, pattern_regex
 from books.models import Book
+from coupons.events import CodesAddedMethod, event_codes_added
 from coupons.models import Coupon
 from coupons.sort_keys import SORT_KEY_MAX, NewSortKeys
 from coupons.staging import BATCH_SIZE, COPY_CHUNK, book_parameters, create_staging, insert_from_staging
+from couponsite.actors import Actor
+from couponsite.db import bulk_timeouts
 from couponsite.errors import InvalidInput
 from couponsite.locks import LockKind, advisory_xact_lock
 
@@ -47,22 +50,23 @@ def codes_generate(
     *,
     book: Book,
     count: int,
+    actor: Actor,
     pattern: str | None = None,
     charset: str | None = None,
     max_count: int | None = None,
     progress: Progress | None = None,
 ) -> int:
     """Add ``count`` new random codes of ``pattern`` and ``charset`` (the
-    book's by default) to the book; returns how many were created, always
-    ``count``. ``max_count`` caps one call (the API's and the admin's; the
-    operator's commands have none)."""
+    book's by default) to the book, recorded as a ``codes_added`` event of
+    ``actor``; returns how many were created, always ``count``. ``max_count``
+    caps one call (the API's and the admin's; the operator's commands have none)."""
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise InvalidInput.field("count", "count must be a positive integer.")
     if max_count is not None and count > max_count:
         raise InvalidInput.field("count", f"At most {max_count:,} codes a request.")
     pattern = book.code_pattern if pattern is None else pattern
     alphabet = charset_alphabet(book.charset if charset is None else charset)
-    with transaction.atomic(), connection.cursor() as cursor:
+    with bulk_timeouts(), transaction.atomic(), connection.cursor() as cursor:
         advisory_xact_lock(LockKind.PARTNER_GENERATION, book.partner_id)
         existing = _codes_of_shape(book=book, pattern=pattern, alphabet=alphabet, adding=count)
         check_keyspace(pattern=pattern, alphabet=alphabet, codes_after=existing + count)
@@ -80,6 +84,7 @@ def codes_generate(
                 progress(batch)
         keys.finish()
         cursor.execute(sql.SQL("DROP TABLE {}").format(staging))
+        event_codes_added(book=book, count=created, method=CodesAddedMethod.GENERATE, actor=actor)
     return created
 
 

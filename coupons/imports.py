@@ -9,6 +9,7 @@ memory stays flat because the rows wait in the staging table, not in Python.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable
 from typing import IO, Any
@@ -19,9 +20,12 @@ from psycopg import sql
 from books.codes import CODE_PATTERN_RE, CODE_REGEX, code_problem
 from books.models import Book
 from coupons.csv_input import Rows, csv_rows, list_rows
+from coupons.events import CodesAddedMethod, event_codes_added
 from coupons.sort_keys import RANDOM_KEY, NewSortKeys
 from coupons.staging import BATCH_SIZE, COPY_CHUNK, book_parameters, create_staging, insert_from_staging
+from couponsite.actors import Actor
 from couponsite.bounds import REJECTED_ROWS_LISTED_MAX
+from couponsite.db import bulk_timeouts
 from couponsite.errors import InvalidInput
 
 Progress = Callable[[int], None]
@@ -50,23 +54,53 @@ LIMIT %(limit)s
 
 
 def codes_import(
-    *, book: Book, codes: Iterable[str], max_count: int | None = None, progress: Progress | None = None
+    *,
+    book: Book,
+    codes: Iterable[str],
+    actor: Actor,
+    method: CodesAddedMethod = CodesAddedMethod.UPLOAD,
+    max_count: int | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Add the given codes to the book, all or none; item n is reported as line n."""
-    return _import_rows(book=book, rows=list_rows(codes), source="codes", max_count=max_count, progress=progress)
+    added = Added(actor=actor, method=method)
+    return _import_rows(
+        book=book, rows=list_rows(codes), source="codes", added=added, max_count=max_count, progress=progress
+    )
 
 
 def codes_import_csv(
-    *, book: Book, stream: IO[bytes], max_count: int | None = None, progress: Progress | None = None
+    *,
+    book: Book,
+    stream: IO[bytes],
+    actor: Actor,
+    method: CodesAddedMethod = CodesAddedMethod.UPLOAD,
+    max_count: int | None = None,
+    progress: Progress | None = None,
 ) -> int:
     """Add the codes of a CSV file (``coupons.csv_input.csv_rows``) to the book,
     all or none. ``max_count`` caps one call (the API's and the admin's; the
-    operator's commands have none), counted as the rows are read."""
-    return _import_rows(book=book, rows=csv_rows(stream), source="file", max_count=max_count, progress=progress)
+    operator's commands have none), counted as the rows are read. Either way
+    the load is recorded as a ``codes_added`` event of ``actor``, by ``method``
+    (``import`` for the operator's command, ``upload`` otherwise)."""
+    added = Added(actor=actor, method=method)
+    return _import_rows(
+        book=book, rows=csv_rows(stream), source="file", added=added, max_count=max_count, progress=progress
+    )
 
 
-def _import_rows(*, book: Book, rows: Rows, source: str, max_count: int | None, progress: Progress | None) -> int:
-    with transaction.atomic(), connection.cursor() as cursor:
+@dataclasses.dataclass(frozen=True)
+class Added:
+    """Who adds the codes, and how: the ``codes_added`` event's."""
+
+    actor: Actor
+    method: CodesAddedMethod
+
+
+def _import_rows(
+    *, book: Book, rows: Rows, source: str, added: Added, max_count: int | None, progress: Progress | None
+) -> int:
+    with bulk_timeouts(), transaction.atomic(), connection.cursor() as cursor:
         keys = NewSortKeys(cursor, book=book)
         staging = create_staging(cursor, "line integer NOT NULL, code text NOT NULL, sort_key bigint NOT NULL")
         if max_count is not None:
@@ -88,6 +122,7 @@ def _import_rows(*, book: Book, rows: Rows, source: str, max_count: int | None, 
             _reject(cursor, staging=staging, book=book)
         keys.finish()
         cursor.execute(sql.SQL("DROP TABLE {}").format(staging))
+        event_codes_added(book=book, count=staged, method=added.method, actor=added.actor)
     return staged
 
 

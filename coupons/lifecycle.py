@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from coupons.lifecycle_rows import Add, Clear, Lifecycle, Param
 from coupons.models import Coupon, CouponState
@@ -33,16 +34,55 @@ if TYPE_CHECKING:
     from django_fsm import Transition
 
 # The tail of a set-based transition: a CTE named ``changed`` returning the
-# changed rows (``id``, ``from_state``, ``to_state``, ``user_id``) feeds this
-# INSERT, one event per row. Parameters: action, actor_kind, actor_id,
-# request_id, redemption_id, now.
+# changed rows (``CHANGED_COLUMNS``, ``from_state`` and ``to_state``) feeds this
+# INSERT, one event per row, with the partner, the book and the snapshot the
+# events feed shows: the coupon as the API shows it after the change, without
+# ``lock_id`` (``coupons_api_time`` writes times as the API does), merged with
+# ``event_data`` (the layer above's part, a redemption). ``user_id`` of
+# ``changed`` is the event's: for a give-back, the user who held the coupon,
+# which the snapshot of an available coupon does not show. The transaction id
+# is the column's default. Parameters: action, actor_kind, actor_id,
+# request_id, redemption_id, event_data, now.
+CHANGED_COLUMNS = (
+    "id",
+    "partner_id",
+    "book_id",
+    "code",
+    "user_id",
+    "assigned_at",
+    "locked_until",
+    "redemption_count",
+    "metadata",
+)
 EVENTS_FROM_CHANGED_SQL = """
 INSERT INTO coupons_couponevent
-    (coupon_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id, redemption_id, created_at)
-SELECT id, %(action)s, from_state, to_state, user_id, %(actor_kind)s, %(actor_id)s, %(request_id)s,
-       %(redemption_id)s, %(now)s
-FROM changed
+    (coupon_id, partner_id, book_id, action, from_state, to_state, user_id, actor_kind, actor_id, request_id,
+     redemption_id, data, created_at)
+SELECT changed.id, changed.partner_id, changed.book_id, %(action)s, changed.from_state, changed.to_state,
+       changed.user_id, %(actor_kind)s, %(actor_id)s, %(request_id)s, %(redemption_id)s,
+       jsonb_build_object(
+           'code', changed.code, 'book_id', changed.book_id, 'state', changed.to_state,
+           'user_id', CASE WHEN changed.to_state = 'available' THEN NULL ELSE changed.user_id END,
+           'assigned_at', coupons_api_time(changed.assigned_at),
+           'locked_until', coupons_api_time(changed.locked_until), 'redemption_count', changed.redemption_count,
+           'redemptions_remaining', CASE
+               WHEN changed.to_state IN ('redeemed', 'void') THEN 0
+               WHEN book.max_redemptions_per_coupon IS NULL THEN NULL
+               ELSE greatest(book.max_redemptions_per_coupon - changed.redemption_count, 0) END,
+           'metadata', changed.metadata
+       ) || %(event_data)s::jsonb,
+       %(now)s
+FROM changed JOIN books_book book ON book.id = changed.book_id
 """
+
+
+def changed_columns(table: str, **instead: str) -> str:
+    """``CHANGED_COLUMNS`` of ``table`` (its name or alias in the UPDATE), for
+    its RETURNING; ``instead`` gives some of them another expression
+    (``user_id="due.user_id"``: the event names the user who held the coupon)."""
+    return ", ".join(
+        f"{instead[column]} AS {column}" if column in instead else f"{table}.{column}" for column in CHANGED_COLUMNS
+    )
 
 
 def _transitions(name: str) -> list[Transition]:
@@ -124,21 +164,24 @@ class TransitionSQL:
 WITH changed AS (
     UPDATE coupons_coupon AS coupon SET {self.set_clause}
     WHERE coupon.id = %(coupon_id)s AND coupon.state = %(from_state)s
-    RETURNING coupon.id, %(from_state)s::text AS from_state, coupon.state AS to_state,
-        {self.event_user_id_sql} AS user_id
+    RETURNING {changed_columns("coupon", user_id=self.event_user_id_sql)}, %(from_state)s::text AS from_state,
+        coupon.state AS to_state
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL} RETURNING 1
 )
 SELECT coupons_expect_one_changed((SELECT count(*) FROM events), %(what)s)"""  # noqa: S608
 
 
-def event_parameters(*, transition: TransitionSQL, actor: Actor, redemption_id: Any = None) -> dict[str, Any]:
+def event_parameters(
+    *, transition: TransitionSQL, actor: Actor, redemption_id: Any = None, event_data: dict[str, Any] | None = None
+) -> dict[str, Any]:
     return {
         "action": transition.action,
         "actor_kind": actor.kind.value,
         "actor_id": actor.identifier,
         "request_id": current_request_id(),
         "redemption_id": redemption_id,
+        "event_data": Jsonb(event_data or {}),
     }
 
 
@@ -147,6 +190,7 @@ def coupon_transition(
     *,
     actor: Actor,
     redemption_id: Any = None,
+    event_data: dict[str, Any] | None = None,
     now: datetime | None = None,
     before: tuple[str, dict[str, Any]] | None = None,
     **params: Any,
@@ -156,7 +200,8 @@ def coupon_transition(
     goes out with the transaction's next statement or its COMMIT
     (``couponsite.db.send_with_next``).
 
-    ``before`` is a statement of the layer above that belongs with this one
+    ``event_data`` joins the snapshot the event carries (the layer above's
+    part of it: a redemption). ``before`` is a statement of the layer above that belongs with this one
     (a redemption's row), sent just before it: its parameters join this
     statement's (``coupon_id``, ``redemption_id`` and ``now`` are shared)."""
     coupon: Coupon = transition.__self__
@@ -167,7 +212,7 @@ def coupon_transition(
     coupon.updated_at = now
     parameters = {
         **params,
-        **event_parameters(transition=sql, actor=actor, redemption_id=redemption_id),
+        **event_parameters(transition=sql, actor=actor, redemption_id=redemption_id, event_data=event_data),
         "coupon_id": coupon.pk,
         "from_state": from_state,
         "from_user_id": from_user_id,

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models
 from django.db.models import Case, Count, ExpressionWrapper, F, Q, Value, When
@@ -23,7 +24,8 @@ class CouponState(models.TextChoices):
 
 
 class EventAction(models.TextChoices):
-    """What an audit event records: one per transition, named in the table below."""
+    """What an audit event records: one per transition, named in the table
+    below, and the book-level records of bulk work and staff changes."""
 
     ASSIGN = "assign"
     LOCK = "lock"
@@ -34,6 +36,30 @@ class EventAction(models.TextChoices):
     VOID = "void"
     UNASSIGN = "unassign"
     ASSIGNMENT_EXPIRED = "assignment_expired"
+    CODES_ADDED = "codes_added"
+    BOOK_UPDATED = "book_updated"
+    CODES_EXPORTED = "codes_exported"
+
+
+# The events feed's name of each action partners are told about (DESIGN.md,
+# "Events feed and webhooks"). An action missing here is an audit record only:
+# staff read it in the admin, partners never see it.
+FEED_TYPES: Mapping[str, str] = {
+    EventAction.ASSIGN: "coupon.assigned",
+    EventAction.LOCK: "coupon.locked",
+    EventAction.UNLOCK: "coupon.unlocked",
+    EventAction.LOCK_EXPIRED: "coupon.lock_expired",
+    EventAction.REDEEM: "coupon.redeemed",
+    EventAction.ROLLBACK: "coupon.redemption_rolled_back",
+    EventAction.UNASSIGN: "coupon.unassigned",
+    EventAction.ASSIGNMENT_EXPIRED: "coupon.assignment_expired",
+    EventAction.VOID: "coupon.voided",
+    EventAction.CODES_ADDED: "book.codes_added",
+}
+# Events of a whole book: no coupon, no states.
+BOOK_ACTIONS = frozenset({EventAction.CODES_ADDED, EventAction.BOOK_UPDATED, EventAction.CODES_EXPORTED})
+FEED_ACTIONS = {feed_type: action for action, feed_type in FEED_TYPES.items()}
+FEED_TYPE_NAMES = sorted(FEED_TYPES.values())
 
 
 RELEASE_LOCK: Mapping[str, Effect] = {"lock_id": Clear(), "locked_until": Clear()}
@@ -319,14 +345,37 @@ class Coupon(models.Model):
     )
 
 
-class CouponEvent(models.Model):
-    """Append-only audit row, one per transition (the database refuses
-    updates and deletes)."""
+class TransactionIdField(models.Field):
+    """A PostgreSQL ``xid8``: the id of the transaction that wrote the row. The
+    events feed compares it with the oldest transaction still running, in SQL."""
 
-    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="events", db_index=False)
-    action = models.CharField(max_length=32, choices=EventAction.choices)
-    from_state = models.CharField(max_length=16, choices=CouponState.choices)
-    to_state = models.CharField(max_length=16, choices=CouponState.choices)
+    def db_type(self, connection: Any) -> str:
+        return "xid8"
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> int | None:
+        return None if value is None else int(value)
+
+
+class CouponEvent(models.Model):
+    """Append-only audit row (the database refuses updates and deletes): one
+    per transition of a coupon, and one per bulk load, export or change of a
+    book (no coupon, no states). The same rows are the partner's events feed.
+
+    ``partner`` and ``book`` are copied from the coupon in the statement that
+    writes the event, with no foreign-key constraint: its check would share-lock
+    the book's and the partner's rows on every assignment (MultiXact traffic on
+    the hottest rows), and the rows are never deleted."""
+
+    partner = models.ForeignKey(
+        Partner, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
+    book = models.ForeignKey(Book, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False)
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
+    action = models.CharField(max_length=40, choices=EventAction.choices)
+    from_state = models.CharField(max_length=16, choices=CouponState.choices, null=True, blank=True)
+    to_state = models.CharField(max_length=16, choices=CouponState.choices, null=True, blank=True)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH, null=True, blank=True)
     actor_kind = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=150)
@@ -336,11 +385,45 @@ class CouponEvent(models.Model):
     redemption = models.ForeignKey(
         "redemptions.Redemption", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
     )
+    # What the feed shows: the coupon as the API showed it after the change
+    # (or the book-level counts). Null on events recorded before the feed.
+    data = models.JSONField(null=True, blank=True)
+    # The writing transaction, so that the feed hands out only events no
+    # running transaction can still precede (coupons.feed). Null before the feed.
+    transaction_id = TransactionIdField(
+        null=True,
+        editable=False,
+        db_default=models.Func(function="pg_current_xact_id", output_field=TransactionIdField()),
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["coupon", "id"], name="event_coupon_idx")]
+        indexes = [
+            models.Index(fields=["coupon", "id"], name="event_coupon_idx"),
+            # The feed: a partner's events in (transaction, id) order.
+            models.Index(
+                fields=["partner", "transaction_id", "id"],
+                condition=Q(transaction_id__isnull=False),
+                name="event_feed_idx",
+            ),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=sorted(BOOK_ACTIONS), coupon__isnull=True)
+                | (
+                    ~Q(action__in=sorted(BOOK_ACTIONS))
+                    & Q(coupon__isnull=False, from_state__isnull=False, to_state__isnull=False)
+                ),
+                name="event_coupon_matches_action",
+            ),
+        ]
 
     def __str__(self) -> str:
+        if self.coupon_id is None:
+            return f"book {self.book_id} {self.action}"
         return f"{self.coupon_id} {self.action} {self.from_state}->{self.to_state}"
+
+    @property
+    def feed_type(self) -> str | None:
+        return FEED_TYPES.get(self.action)

@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
 from books.models import Book, Partner
+from books.services import book_update
+from coupons.events import event_book_updated
 from coupons.lifecycle import (
     EVENTS_FROM_CHANGED_SQL,
     TransitionSQL,
+    changed_columns,
     coupon_transition,
     event_parameters,
     queryset_sql,
@@ -266,6 +270,20 @@ def coupon_void(*, coupon: Coupon, actor: Actor) -> Coupon:
         return coupon
 
 
+# Books: a change is recorded on the audit trail (the books layer below
+# cannot write it).
+
+
+def book_update_recorded(*, book: Book, actor: Actor, **changes: Any) -> Book:
+    """``books.services.book_update`` and its ``book_updated`` event, in one
+    transaction; a request that changes nothing records nothing."""
+    with transaction.atomic():
+        book = book_update(book=book, **changes)
+        if changes:
+            event_book_updated(book=book, changes=changes, actor=actor)
+    return book
+
+
 # Housekeeping.
 
 EXPIRE_LOCKS = TransitionSQL.of("expire_lock")
@@ -278,7 +296,7 @@ EXPIRE_LOCKS_SQL = f"""
 WITH due AS ({{due}}), changed AS (
     UPDATE coupons_coupon AS coupon SET {EXPIRE_LOCKS.set_clause}
     FROM due WHERE coupon.id = due.id
-    RETURNING coupon.id, due.state AS from_state, coupon.state AS to_state, coupon.user_id
+    RETURNING {changed_columns("coupon")}, due.state AS from_state, coupon.state AS to_state
 )
 {EVENTS_FROM_CHANGED_SQL}
 """  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters
@@ -310,7 +328,7 @@ EXPIRE_ASSIGNMENTS_SQL = f"""
 WITH due AS ({{due}}), changed AS (
     UPDATE coupons_coupon AS coupon SET {EXPIRE_ASSIGNMENTS.set_clause}
     FROM due WHERE coupon.id = due.id
-    RETURNING coupon.id, due.state AS from_state, coupon.state AS to_state, due.user_id
+    RETURNING {changed_columns("coupon", user_id="due.user_id")}, due.state AS from_state, coupon.state AS to_state
 )
 {EVENTS_FROM_CHANGED_SQL}
 """  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters

@@ -33,6 +33,9 @@ METADATA_MAX_BYTES = 4_096
 # A book's statistics cover at most this many days.
 STATS_DAYS_MAX = 366
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+WEBHOOK_URL_MAX_LENGTH = 2_000
+WEBHOOK_DESCRIPTION_MAX_LENGTH = 500
+WEBHOOKS_PER_PARTNER_MAX = 20
 
 
 def text_problem(value: str) -> str | None:

@@ -38,6 +38,7 @@ class ErrorCode(enum.StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     THROTTLED = "throttled"
     SERVER_ERROR = "server_error"
+    SERVICE_UNAVAILABLE = "service_unavailable"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -127,6 +128,13 @@ ERRORS: dict[ErrorCode, ErrorType] = {
     ),
     ErrorCode.THROTTLED: ErrorType(429, "Too many requests", "A rate limit was hit; wait `Retry-After` seconds."),
     ErrorCode.SERVER_ERROR: ErrorType(500, "Server error", "Our fault; the request may be retried."),
+    ErrorCode.SERVICE_UNAVAILABLE: ErrorType(
+        503,
+        "Service unavailable",
+        "The database did not answer (down, restarting, or a statement or lock wait over its time);"
+        " retry after `Retry-After` seconds, with the same `Idempotency-Key`.",
+        "The service is briefly unavailable; retry with the same Idempotency-Key",
+    ),
 }
 
 
@@ -223,3 +231,9 @@ class IdempotencyKeyInFlight(ServiceError):
 
 class IdempotencyKeyReused(ServiceError):
     code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+class ServiceUnavailable(ServiceError):
+    """The database (or another service a request needs) did not answer in time."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "books",
     "coupons",
     "redemptions",
+    "webhooks",
     "api",
 ]
 
@@ -64,6 +65,8 @@ MIDDLEWARE = [
     "couponsite.request_ids.RequestIdMiddleware",
     # No cache may keep an API answer; never an HTML error page under /api/.
     "api.middleware.ApiResponseRules",
+    # A partner request waits on the database so long and no more (503 after).
+    "api.middleware.ApiDatabaseTimeouts",
     "django.middleware.security.SecurityMiddleware",
     # In production gunicorn serves the admin's and the API docs' assets itself
     # (WhiteNoise), from `manage.py collectstatic` output with hashed names;
@@ -113,6 +116,14 @@ else:
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# How long a statement may run, and wait for a lock, inside each transaction
+# (0: no limit), set in the transaction itself (couponsite/postgres/base.py).
+# A partner request past them answers 503 service_unavailable; the bulk loads
+# (generation, import, export: API, admin and commands alike) have their own.
+API_STATEMENT_TIMEOUT_SECONDS = env.float("API_STATEMENT_TIMEOUT_SECONDS", default=5.0)
+API_LOCK_TIMEOUT_SECONDS = env.float("API_LOCK_TIMEOUT_SECONDS", default=2.0)
+BULK_STATEMENT_TIMEOUT_SECONDS = env.float("BULK_STATEMENT_TIMEOUT_SECONDS", default=0.0)
+BULK_LOCK_TIMEOUT_SECONDS = env.float("BULK_LOCK_TIMEOUT_SECONDS", default=20.0)
 
 # Rate-limit counters: Redis when set (api/counters.py), else a PostgreSQL table.
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -179,6 +190,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=10 
 
 # Domain settings.
 LOCK_TIMEOUT_SECONDS = env.int("LOCK_TIMEOUT_SECONDS", default=300)
+# Webhook URLs on this machine (http://127.0.0.1:...) for a local receiver;
+# production takes only https:// URLs of public addresses (no SSRF).
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=not PRODUCTION)
+if PRODUCTION and WEBHOOK_ALLOW_LOOPBACK:
+    raise ImproperlyConfigured("WEBHOOK_ALLOW_LOOPBACK must stay off when DJANGO_ENV=production")
 
 # Security: everything `check --deploy` asks for is on in production.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=PRODUCTION) else None
@@ -275,7 +291,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"CouponStateEnum": "coupons.models.CouponState"},
+    "ENUM_NAME_OVERRIDES": {
+        "CouponStateEnum": "coupons.models.CouponState",
+        "EventTypeEnum": "coupons.models.FEED_TYPE_NAMES",
+    },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key
 # Requests each process takes from the shared counter at a time (api/throttles.py).

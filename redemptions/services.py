@@ -10,6 +10,7 @@ from django.utils import timezone
 from psycopg.types.json import Jsonb
 
 from books.models import Partner
+from coupons.events import snapshot_time
 from coupons.lifecycle import coupon_transition
 from coupons.locked_reads import coupon_for_update, coupon_for_update_by_code
 from coupons.models import Coupon, CouponState
@@ -23,6 +24,23 @@ INSERT_REDEMPTION_SQL = f"""
 INSERT INTO {Redemption._meta.db_table} (id, coupon_id, user_id, metadata, created_at, rolled_back_at, rollback_reason)
 VALUES (%(redemption_id)s, %(coupon_id)s, %(redemption_user_id)s, %(redemption_metadata)s, %(now)s, NULL, '')
 """  # noqa: S608 - the table name is ours, the values are parameters
+
+
+def redemption_snapshot(redemption: Redemption, *, coupon: Coupon) -> dict:
+    """The redemption (of ``coupon``) as the API shows it, for the event of its
+    redeem or rollback."""
+    return {
+        "redemption": {
+            "id": str(redemption.pk),
+            "code": coupon.code,
+            "book_id": coupon.book_id,
+            "user_id": redemption.user_id,
+            "created_at": snapshot_time(redemption.created_at),
+            "metadata": redemption.metadata,
+            "rolled_back_at": snapshot_time(redemption.rolled_back_at),
+            "rollback_reason": redemption.rollback_reason,
+        }
+    }
 
 
 def coupon_redeem(
@@ -50,7 +68,14 @@ def coupon_redeem(
         transition = coupon.redeem_fully if last_use else coupon.redeem_partially
         # The redemption's row goes in the transition's own call, before its event names it.
         insert = (INSERT_REDEMPTION_SQL, {"redemption_user_id": user_id, "redemption_metadata": Jsonb(metadata)})
-        coupon_transition(transition, actor=actor, redemption_id=redemption.pk, now=now, before=insert)
+        coupon_transition(
+            transition,
+            actor=actor,
+            redemption_id=redemption.pk,
+            event_data=redemption_snapshot(redemption, coupon=coupon),
+            now=now,
+            before=insert,
+        )
         redemption._state.adding = False
         return coupon, redemption
 
@@ -80,5 +105,10 @@ def redemption_rollback(*, partner: Partner, redemption_id: uuid.UUID, reason: s
         redemption.save(update_fields=["rolled_back_at", "rollback_reason"])
         locked = coupon.state == CouponState.LOCKED
         transition = coupon.roll_back_redemption_while_locked if locked else coupon.roll_back_redemption
-        coupon_transition(transition, actor=actor, redemption_id=redemption.pk)
+        coupon_transition(
+            transition,
+            actor=actor,
+            redemption_id=redemption.pk,
+            event_data=redemption_snapshot(redemption, coupon=coupon),
+        )
         return coupon

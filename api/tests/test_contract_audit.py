@@ -21,6 +21,7 @@ from couponsite import errors
 from couponsite.actors import Actor
 from couponsite.errors import ERRORS
 from redemptions.services import coupon_redeem
+from webhooks.services import webhook_create
 
 ACTOR = Actor.api_key("setup")
 V1_ROUTES = [route for route in ROUTES if route.path.startswith("/api/v1/")]
@@ -36,7 +37,13 @@ def _path(route, values: dict[str, str]) -> str:
 
 @pytest.mark.parametrize("route", V1_ROUTES, ids=[r.path for r in V1_ROUTES])
 def test_options_answers_on_every_route(tenant, route):
-    values = {"book_id": str(tenant.book.pk), "code": "ANY-CODE", "user_id": "u1", "redemption_id": str(uuid.uuid4())}
+    values = {
+        "book_id": str(tenant.book.pk),
+        "code": "ANY-CODE",
+        "user_id": "u1",
+        "redemption_id": str(uuid.uuid4()),
+        "webhook_id": str(uuid.uuid4()),
+    }
     response = tenant.client.options(_path(route, values))
     assert response.status_code == 200, response.content[:300]
     assert set(route.methods) <= {m.strip() for m in response["Allow"].split(",")}
@@ -76,10 +83,17 @@ def owner(db) -> tuple[Tenant, dict[str, str]]:
     owner = make_tenant()
     code = coupon_assign_random(partner=owner.book.partner, book_id=owner.book.pk, user_id="u1", actor=ACTOR).code
     _, redemption = coupon_redeem(partner=owner.partner, code=code, user_id="u1", actor=ACTOR)
-    return owner, {"book_id": str(owner.book.pk), "code": code, "redemption_id": str(redemption.pk)}
+    webhook = webhook_create(partner=owner.partner, url="http://127.0.0.1:8001/owner", event_types=[])
+    values = {"book_id": str(owner.book.pk), "code": code, "redemption_id": str(redemption.pk)}
+    return owner, {**values, "webhook_id": str(webhook.pk)}
 
 
-MISSING = {"book_id": str(2**40), "code": "NO-SUCH-CODE", "redemption_id": str(uuid.uuid4())}
+MISSING = {
+    "book_id": str(2**40),
+    "code": "NO-SUCH-CODE",
+    "redemption_id": str(uuid.uuid4()),
+    "webhook_id": str(uuid.uuid4()),
+}
 OWNED_CASES = [
     (route, method)
     for route in V1_ROUTES

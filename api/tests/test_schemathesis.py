@@ -23,6 +23,7 @@ from api.tests.conftest import make_tenant
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
 from redemptions.services import coupon_redeem
+from webhooks.services import webhook_create
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
@@ -40,12 +41,14 @@ def real_ids() -> tuple[str, dict]:
         for _ in range(3)
     ]
     _, redemption = coupon_redeem(partner=tenant.partner, code=held[0], user_id=HOLDER, actor=actor)
+    webhook = webhook_create(partner=tenant.partner, url="http://127.0.0.1:8001/hooks", event_types=[])
     ids = {
         "path": {
             "book_id": [tenant.book.pk],
             "code": [coupon.code for coupon in tenant.coupons()],
             "redemption_id": [str(redemption.pk)],
             "user_id": [HOLDER],
+            "webhook_id": [str(webhook.pk)],
         },
         "body": {"book_id": [tenant.book.pk], "user_id": [HOLDER]},
     }

@@ -20,8 +20,6 @@ import os
 import random
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -29,19 +27,19 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
 from api.problems import PROBLEM_CONTENT_TYPE
+from api.tests.live_gunicorn import Server, database_url, free_port, start_gunicorn, stop_gunicorn
 from books.models import Book
 from books.services import api_key_issue, book_create, partner_create
 from coupons.generation import codes_generate
 from coupons.models import Coupon, CouponEvent, CouponState, EventAction
 from coupons.services import locks_release_expired
+from coupons.tests.factories import OPERATOR
 from couponsite.actors import Actor, ActorKind
 from couponsite.errors import ERRORS
 from redemptions.models import Redemption
@@ -80,34 +78,6 @@ TRANSITIONS = {
 # --------------------------------------------------------------------------- the servers
 
 
-def database_url(db: dict) -> str:
-    """``DATABASE_URL`` for the database this test runs on: a TCP host, or a
-    socket folder (the embedded server) as django-environ reads it."""
-    user = quote(db["USER"] or "", safe="")
-    auth = f"{user}:{quote(db['PASSWORD'], safe='')}@" if db["PASSWORD"] else f"{user}@"
-    host = db["HOST"] or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}/{quote(host, safe='')}/{db['NAME']}"
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{auth}{host}{port}/{db['NAME']}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@dataclasses.dataclass
-class Server:
-    port: int
-    env: dict[str, str]
-    log: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-
-
 @pytest.fixture
 def servers(transactional_db, tmp_path):
     """The repository's gunicorn.conf.py on a free local port, on the test database."""
@@ -126,44 +96,11 @@ def servers(transactional_db, tmp_path):
         "LOG_LEVEL": "WARNING",
     }
     server = Server(port=port, env=env, log=tmp_path / "gunicorn.log")
-    with server.log.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     try:
-        wait_until_healthy(server, process)
+        start_gunicorn(server)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-
-
-def wait_until_healthy(server: Server, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
-            try:
-                conn.request("GET", "/healthz")
-                if conn.getresponse().status == 200:
-                    return
-            finally:
-                conn.close()
-        except OSError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"gunicorn did not answer /healthz within 60 s:\n{server.log_tail()}")
+        stop_gunicorn(server)
 
 
 # --------------------------------------------------------------------------- the clients
@@ -720,8 +657,8 @@ def test_sustained_mixed_traffic_through_three_server_processes_keeps_every_inva
     _, key = api_key_issue(partner=partner, name="soak")
     single = book_create(partner=partner, name="Single use", max_codes_per_user=2, max_redemptions_per_coupon=1)
     gift = book_create(partner=partner, name="Gift cards", max_codes_per_user=3, max_redemptions_per_coupon=5)
-    codes_generate(book=single, count=300)
-    codes_generate(book=gift, count=150)
+    codes_generate(actor=OPERATOR, book=single, count=300)
+    codes_generate(actor=OPERATOR, book=gift, count=150)
     codes = list(Coupon.objects.filter(partner=partner).values_list("code", flat=True))
     soak = Soak(port=servers.port, key=key, single=single, gift=gift, codes=codes)
 

@@ -25,10 +25,12 @@ from coupons.services import coupon_assign_random, coupon_lock
 from couponsite.actors import Actor
 from redemptions.models import Redemption
 from redemptions.services import coupon_redeem
+from webhooks.models import WebhookEndpoint
+from webhooks.services import webhook_create
 
 PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # Path parameters naming a partner's own object: another partner's is a 404.
-OWNED = {"book_id", "code", "redemption_id"}
+OWNED = {"book_id", "code", "redemption_id", "webhook_id"}
 # A user_id path parameter is in the caller's own namespace (user ids are opaque
 # strings each partner chooses): the victim's value names nothing of theirs, so
 # the answer must simply show none of their data.
@@ -79,6 +81,7 @@ class Victim:
     locked_code: str
     lock_id: str
     redemption_id: str
+    webhook_id: str
 
     def value(self, parameter: str) -> str:
         values = {
@@ -86,6 +89,7 @@ class Victim:
             "code": self.locked_code,
             "redemption_id": self.redemption_id,
             "user_id": VICTIM,
+            "webhook_id": self.webhook_id,
         }
         if parameter not in values:
             pytest.fail(f"Teach the tenant matrix another partner's value for the path parameter {parameter!r}")
@@ -108,7 +112,15 @@ class Victim:
     def markers(self) -> list[str]:
         """Strings that would show the victim's data leaking."""
         codes = [c.code for c in self.tenant.coupons()]
-        return [self.tenant.book.name, self.redemption_id, self.lock_id, self.tenant.api_key.prefix, *codes]
+        return [
+            self.tenant.book.name,
+            self.redemption_id,
+            self.lock_id,
+            self.tenant.api_key.prefix,
+            self.webhook_id,
+            "/victim",
+            *codes,
+        ]
 
     def snapshot(self) -> dict:
         partner = self.tenant.partner
@@ -119,6 +131,7 @@ class Victim:
             "events": CouponEvent.objects.filter(coupon__partner=partner).count(),
             "redemptions": list(Redemption.objects.filter(coupon__partner=partner).values("id", "rolled_back_at")),
             "idempotency_keys": IdempotencyKey.objects.filter(partner=partner).count(),
+            "webhooks": list(WebhookEndpoint.objects.filter(partner=partner).values()),
         }
 
 
@@ -130,7 +143,14 @@ def victim(db) -> Victim:
     locked = coupon_lock(partner=tenant.partner, code=locked.code, user_id=VICTIM, actor=actor)
     redeemed = coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=VICTIM, actor=actor)
     _, redemption = coupon_redeem(partner=tenant.partner, code=redeemed.code, user_id=VICTIM, actor=actor)
-    return Victim(tenant=tenant, locked_code=locked.code, lock_id=str(locked.lock_id), redemption_id=str(redemption.pk))
+    webhook = webhook_create(partner=tenant.partner, url="http://127.0.0.1:8001/victim", event_types=[])
+    return Victim(
+        tenant=tenant,
+        locked_code=locked.code,
+        lock_id=str(locked.lock_id),
+        redemption_id=str(redemption.pk),
+        webhook_id=str(webhook.pk),
+    )
 
 
 @pytest.mark.parametrize(("route", "method"), CASES, ids=[f"{m} {r.path}" for r, m in CASES])

@@ -26,12 +26,13 @@ from api.serializers import (
 from api.views.base import PartnerViewSet
 from books.models import Book
 from books.selectors import book_get, book_list
-from books.services import book_create, book_update
+from books.services import book_create
 from coupons.batch_assignment import coupons_assign_batch
 from coupons.generation import codes_generate
 from coupons.imports import codes_import, codes_import_csv
 from coupons.models import Coupon
 from coupons.selectors import book_state_counts, coupon_list_for_book
+from coupons.services import book_update_recorded
 from couponsite.bounds import CODES_PER_REQUEST_MAX
 from couponsite.errors import ErrorCode
 from redemptions.selectors import book_stats
@@ -101,7 +102,7 @@ class BookViewSet(PartnerViewSet):
     @idempotent
     def partial_update(self, request: Request, book_id: int) -> Response:
         book = book_get(partner=self.partner, book_id=book_id)
-        book = book_update(book=book, **self.parsed(BookWriteSerializer, partial=True))
+        book = book_update_recorded(book=book, actor=self.actor, **self.parsed(BookWriteSerializer, partial=True))
         return Response(BookSerializer(book).data)
 
     @extend_schema(
@@ -131,6 +132,7 @@ class BookViewSet(PartnerViewSet):
             pattern=data.get("pattern"),
             charset=data.get("charset"),
             max_count=CODES_PER_REQUEST_MAX,
+            actor=self.actor,
         )
         return Response({"created": created}, status=status.HTTP_201_CREATED)
 
@@ -165,10 +167,10 @@ class BookUploadViewSet(PartnerViewSet):
         book = book_get(partner=self.partner, book_id=book_id)
         if isinstance(request.data, dict) and "codes" in request.data:
             codes = self.parsed(CodesUploadJSONSerializer)["codes"]
-            created = codes_import(book=book, codes=codes, max_count=CODES_PER_REQUEST_MAX)
+            created = codes_import(book=book, codes=codes, max_count=CODES_PER_REQUEST_MAX, actor=self.actor)
         else:
             upload = self.parsed(CodesUploadFileSerializer)["file"]
-            created = codes_import_csv(book=book, stream=upload, max_count=CODES_PER_REQUEST_MAX)
+            created = codes_import_csv(book=book, stream=upload, max_count=CODES_PER_REQUEST_MAX, actor=self.actor)
         return Response({"created": created}, status=status.HTTP_201_CREATED)
 
 

@@ -2,11 +2,12 @@
 statement; the transactions mean exactly what Django's do."""
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
+from django.db.backends.postgresql import base as postgresql
 from psycopg.pq import TransactionStatus
 
 from books.models import Partner
-from couponsite.db import send_with_next
+from couponsite.db import database_timeouts, send_with_next
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -127,3 +128,75 @@ def test_outside_a_block_a_statement_is_sent_at_once():
     sent = send_with_next(INSERT, ["now"])
     assert sent.sent
     assert other_connection_sees("now")
+
+
+TIMEOUTS_NOW = "SELECT current_setting('statement_timeout'), current_setting('lock_timeout')"
+
+
+def calls_to_the_server(monkeypatch) -> list[str]:
+    """Every call the backend's cursors make, in order."""
+    calls: list[str] = []
+    send = postgresql.Cursor.execute
+
+    def counted(cursor, query, params=None, **kwargs):
+        calls.append(str(query))
+        return send(cursor, query, params, **kwargs)
+
+    monkeypatch.setattr(postgresql.Cursor, "execute", counted)
+    return calls
+
+
+def timeouts_now() -> tuple[str, str]:
+    with connection.cursor() as cursor:
+        cursor.execute(TIMEOUTS_NOW)
+        return cursor.fetchone()
+
+
+def test_timeouts_ride_with_the_begin_and_the_statements_and_leave_the_session_as_it_was(monkeypatch):
+    server_own = timeouts_now()
+    calls = calls_to_the_server(monkeypatch)
+
+    with database_timeouts(statement_seconds=1.5, lock_seconds=0.25):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(TIMEOUTS_NOW)
+            in_a_transaction = cursor.fetchone()
+        outside_one = timeouts_now()
+
+    assert in_a_transaction == ("1500ms", "250ms")
+    assert outside_one == ("1500ms", "250ms")
+    assert len(calls) == 2  # one call each: no round trip of their own
+    assert all("set_config('statement_timeout', '1500', true)" in call for call in calls)
+    assert timeouts_now() == server_own  # nothing stays on the connection (PgBouncer hands it on)
+
+
+def test_a_transaction_open_before_the_timeouts_takes_them_from_its_next_statement_and_gives_them_back():
+    with transaction.atomic():
+        server_own = timeouts_now()
+        with database_timeouts(statement_seconds=3, lock_seconds=0):
+            inside = timeouts_now()
+        after = timeouts_now()
+
+    assert inside == ("3s", "0")
+    assert after == server_own
+
+
+def test_a_statement_over_its_time_is_cut():
+    with (
+        pytest.raises(OperationalError, match="statement timeout"),
+        database_timeouts(statement_seconds=0.2, lock_seconds=0),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        Partner.objects.create(name="before the sleep")
+        cursor.execute("SELECT pg_sleep(5)")
+    assert not Partner.objects.filter(name="before the sleep").exists()
+
+
+def test_a_block_with_timeouts_that_runs_nothing_sends_nothing():
+    connection.ensure_connection()
+    before = transactions_committed()
+    with database_timeouts(statement_seconds=1, lock_seconds=1):
+        for _ in range(5):
+            with transaction.atomic(), transaction.atomic():
+                pass
+    assert transactions_committed() - before <= 2

@@ -24,6 +24,8 @@ from books.models import Book
 from coupons.generation import codes_generate
 from coupons.imports import codes_import_csv
 from coupons.selectors import book_state_counts
+from coupons.services import book_update_recorded
+from couponsite.actors import Actor
 from couponsite.admin_tools import add_service_errors, extend_admin
 from couponsite.bounds import CODE_MAX_LENGTH, CODES_PER_REQUEST_MAX, UPLOAD_MAX_BYTES
 from couponsite.errors import InvalidInput, ServiceError
@@ -79,6 +81,12 @@ class BookAdmin(books_admin.BookAdmin):
             *super().get_urls(),
         ]
 
+    def save_form(self, request: HttpRequest, form, change: bool) -> Book:
+        # A change is recorded on the audit trail with its staff user.
+        if not change:
+            return super().save_form(request, form, change)
+        return book_update_recorded(book=form.instance, actor=Actor.staff(request.user.pk), **form.changes())
+
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
         book = self.get_object(request, object_id)
         extra_context = {**(extra_context or {}), "can_add_codes": _can_add_codes(request)}
@@ -102,6 +110,7 @@ class BookAdmin(books_admin.BookAdmin):
                     pattern=form.cleaned_data["pattern"] or None,
                     charset=form.cleaned_data["charset"] or None,
                     max_count=CODES_PER_REQUEST_MAX,
+                    actor=Actor.staff(request.user.pk),
                 )
             except ServiceError as error:
                 if isinstance(error, InvalidInput):
@@ -120,7 +129,12 @@ class BookAdmin(books_admin.BookAdmin):
         rejected_rows: list[dict] = []
         if request.method == "POST" and form.is_valid():
             try:
-                created = codes_import_csv(book=book, stream=form.cleaned_data["file"], max_count=CODES_PER_REQUEST_MAX)
+                created = codes_import_csv(
+                    book=book,
+                    stream=form.cleaned_data["file"],
+                    max_count=CODES_PER_REQUEST_MAX,
+                    actor=Actor.staff(request.user.pk),
+                )
             except InvalidInput as error:
                 rejected_rows = [row for row in error.errors if "line" in row]
                 _report_rejected_upload(request, error, rejected_rows)

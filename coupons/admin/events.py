@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from django.contrib import admin
@@ -16,8 +17,8 @@ from couponsite.spreadsheet import csv_download
 EVENT_CSV_COLUMNS: list[tuple[str, Callable[[CouponEvent], object]]] = [
     ("id", lambda e: e.pk),
     ("created_at", lambda e: e.created_at.isoformat()),
-    ("code", lambda e: e.coupon.code),
-    ("book_id", lambda e: e.coupon.book_id),
+    ("code", lambda e: e.coupon.code if e.coupon else ""),
+    ("book_id", lambda e: e.book_id),
     ("action", lambda e: e.action),
     ("from_state", lambda e: e.from_state),
     ("to_state", lambda e: e.to_state),
@@ -26,6 +27,8 @@ EVENT_CSV_COLUMNS: list[tuple[str, Callable[[CouponEvent], object]]] = [
     ("actor_id", lambda e: e.actor_id),
     ("request_id", lambda e: e.request_id),
     ("redemption_id", lambda e: e.redemption_id),
+    ("partner_id", lambda e: e.partner_id),
+    ("data", lambda e: json.dumps(e.data, sort_keys=True) if e.data is not None else ""),
 ]
 
 
@@ -46,9 +49,20 @@ class ActorKindFilter(admin.SimpleListFilter):
 @admin.register(CouponEvent)
 class CouponEventAdmin(ReadOnlyAdmin):
     # Events are append-only in the database too (a trigger refuses UPDATE and DELETE).
-    list_display = ["created_at", "coupon", "action", "from_state", "to_state", "user_id", "actor_kind", "actor_id"]
+    # Book-level events (codes added or exported, a book changed) have no coupon and no states.
+    list_display = [
+        "created_at",
+        "book",
+        "coupon",
+        "action",
+        "from_state",
+        "to_state",
+        "user_id",
+        "actor_kind",
+        "actor_id",
+    ]
     list_filter = ["action", ActorKindFilter, "to_state"]
-    list_select_related = ["coupon"]
+    list_select_related = ["coupon", "book"]
     date_hierarchy = "created_at"
     ordering = ["-id"]  # newest first, straight off the primary key
     search_fields = ["=coupon__code"]

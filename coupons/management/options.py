@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import Callable, Iterator
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from tqdm import tqdm
 
 from books.models import Book
@@ -46,3 +47,10 @@ def progress_bar(
 def service_error(error: ServiceError) -> CommandError:
     """The one line an operator reads on standard error."""
     return CommandError(error.detail)
+
+
+def database_error(error: DatabaseError, *, outcome: str) -> CommandError:
+    """One line for a database that did not answer (down, a dropped
+    connection, ``BULK_STATEMENT_TIMEOUT_SECONDS`` or ``BULK_LOCK_TIMEOUT_SECONDS``
+    run out): what it said, and what became of the work."""
+    return CommandError(f"The database did not answer: {str(error).strip()}. {outcome}")

@@ -9,6 +9,10 @@ from books.tests.factories import BookFactory
 from coupons.models import Coupon
 from coupons.services import coupon_assign_code, coupon_lock
 from coupons.sort_keys import SORT_KEY_MAX
+from couponsite.actors import Actor
+
+# Who adds codes in tests that are not about who did.
+OPERATOR = Actor.system("tests")
 
 
 def random_sort_key() -> int:

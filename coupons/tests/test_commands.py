@@ -1,10 +1,14 @@
 import csv
 import io
 import sys
+import threading
+import time
 from datetime import timedelta
 
+import psycopg
 import pytest
 from django.core.management import CommandError, ManagementUtility, call_command
+from django.db import connection
 from django.utils import timezone
 
 from books.tests.factories import BookFactory
@@ -13,6 +17,7 @@ from coupons.models import Coupon, CouponEvent
 from coupons.services import coupon_assign_code, coupon_lock
 from coupons.tests.factories import CouponFactory
 from couponsite.actors import Actor
+from couponsite.locks import LockKind, stable_key
 
 ACTOR = Actor.system("test")
 
@@ -297,3 +302,28 @@ def test_release_expired_locks_is_silent_for_cron_at_verbosity_zero():
     out, err = run("release_expired_locks", verbosity=0)
 
     assert (out, err) == ("", "")
+
+
+# the bulk commands' timeouts
+
+
+@pytest.mark.django_db(transaction=True)
+def test_generate_codes_waits_for_a_lock_no_longer_than_the_bulk_lock_timeout(settings):
+    settings.BULK_LOCK_TIMEOUT_SECONDS = 0.3
+    book = BookFactory()
+    # Another generation of the partner's runs, and runs long.
+    with psycopg.connect(**connection.get_connection_params(), autocommit=False) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", [stable_key(LockKind.PARTNER_GENERATION, book.partner_id)])
+        released = threading.Timer(5, other.rollback)
+        released.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(CommandError, match=r"lock timeout\. No code was stored; run it again\."):
+                run("generate_codes", "--book", book.pk, "--count", 10)
+        finally:
+            waited = time.monotonic() - started
+            released.cancel()
+            other.rollback()
+
+    assert waited < 0.3 + 1.5, waited
+    assert not Coupon.objects.filter(book=book).exists()

@@ -59,9 +59,27 @@ def test_locked_coupon_without_lock_id_is_refused():
 def test_events_are_append_only():
     coupon = CouponFactory()
     event = CouponEvent.objects.create(
-        coupon=coupon, action="void", from_state="available", to_state="void", actor_kind="system", actor_id="t"
+        coupon=coupon,
+        partner_id=coupon.partner_id,
+        book_id=coupon.book_id,
+        action="void",
+        from_state="available",
+        to_state="void",
+        actor_kind="system",
+        actor_id="t",
     )
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         CouponEvent.objects.filter(pk=event.pk).update(actor_id="forged")
     with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
+        CouponEvent.objects.filter(pk=event.pk).update(book_id=coupon.book_id + 1)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic():
         CouponEvent.objects.filter(pk=event.pk).delete()
+
+
+def test_book_level_events_have_no_coupon_and_coupon_events_have_one():
+    coupon = CouponFactory()
+    common = {"partner_id": coupon.partner_id, "book_id": coupon.book_id, "actor_kind": "system", "actor_id": "t"}
+    with pytest.raises(IntegrityError, match="event_coupon_matches_action"), transaction.atomic():
+        CouponEvent.objects.create(action="codes_added", coupon=coupon, **common)
+    with pytest.raises(IntegrityError, match="event_coupon_matches_action"), transaction.atomic():
+        CouponEvent.objects.create(action="void", **common)

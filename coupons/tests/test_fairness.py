@@ -10,6 +10,7 @@ from books.tests.factories import BookFactory
 from coupons.imports import codes_import
 from coupons.models import Coupon, CouponState
 from coupons.services import book_release_expired_assignments, coupon_assign_random, coupon_unassign
+from coupons.tests.factories import OPERATOR
 from couponsite.actors import Actor
 
 pytestmark = pytest.mark.django_db
@@ -60,7 +61,7 @@ def test_first_pick_from_a_ten_code_book_is_uniform_over_insertion_order():
     for b in range(BOOKS):
         book = BookFactory()
         codes = [f"F{b}-{i}" for i in range(CODES_PER_BOOK)]
-        codes_import(book=book, codes=codes)
+        codes_import(actor=OPERATOR, book=book, codes=codes)
         picked = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="u", actor=actor)
         picked_positions[codes.index(picked.code)] += 1
         oldest_positions[0] += 1  # what a picker taking the oldest code would do
@@ -80,10 +81,10 @@ def test_codes_added_after_partial_draws_are_picked_as_often_as_the_old_ones():
     actor = Actor.system("fairness-test")
     for b in range(BOOKS // 2):
         book = BookFactory()
-        codes_import(book=book, codes=[f"OLD{b}-{i}" for i in range(CODES_PER_BOOK)])
+        codes_import(actor=OPERATOR, book=book, codes=[f"OLD{b}-{i}" for i in range(CODES_PER_BOOK)])
         for i in range(CODES_PER_BOOK // 2):
             coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"early-{i}", actor=actor)
-        codes_import(book=book, codes=[f"NEW{b}-{i}" for i in range(CODES_PER_BOOK // 2)])
+        codes_import(actor=OPERATOR, book=book, codes=[f"NEW{b}-{i}" for i in range(CODES_PER_BOOK // 2)])
 
         picked = coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="late", actor=actor)
         picks["new" if picked.code.startswith("NEW") else "old"] += 1

@@ -9,7 +9,7 @@ from coupons import generation
 from coupons.generation import codes_generate
 from coupons.models import Coupon
 from coupons.sort_keys import SORT_KEY_MAX
-from coupons.tests.factories import CouponFactory, make_coupons
+from coupons.tests.factories import OPERATOR, CouponFactory, make_coupons
 from couponsite.errors import InvalidInput
 
 
@@ -21,7 +21,7 @@ def book_codes(book) -> list[str]:
 def test_generates_exactly_the_count_of_unique_codes_of_the_books_default_pattern():
     book = BookFactory()
 
-    created = codes_generate(book=book, count=2_500)
+    created = codes_generate(actor=OPERATOR, book=book, count=2_500)
 
     generated = book_codes(book)
     assert created == 2_500
@@ -35,7 +35,7 @@ def test_generates_exactly_the_count_of_unique_codes_of_the_books_default_patter
 def test_a_given_pattern_keeps_its_literal_characters():
     book = BookFactory(code_pattern="NEVER-USED-#####")
 
-    codes_generate(book=book, count=50, pattern="Spring_26-#####x")
+    codes_generate(actor=OPERATOR, book=book, count=50, pattern="Spring_26-#####x")
 
     shape = re.compile(rf"Spring_26-[{ALPHABET}]{{5}}x")
     assert all(shape.fullmatch(code) for code in book_codes(book))
@@ -45,7 +45,7 @@ def test_a_given_pattern_keeps_its_literal_characters():
 def test_generated_codes_use_every_character_of_the_alphabet_and_no_other():
     book = BookFactory()
 
-    codes_generate(book=book, count=1_000, pattern="########")
+    codes_generate(actor=OPERATOR, book=book, count=1_000, pattern="########")
 
     seen = Counter("".join(book_codes(book)))
     assert set(seen) == set(ALPHABET)
@@ -56,9 +56,9 @@ def test_a_numeric_book_generates_digits_only_and_its_keyspace_is_ten_per_charac
     # "#####": 10**5 codes, sparse enough for 10.
     book = BookFactory(code_pattern="#####", charset="numeric")
 
-    assert codes_generate(book=book, count=10) == 10
+    assert codes_generate(actor=OPERATOR, book=book, count=10) == 10
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=book, count=1)
+        codes_generate(actor=OPERATOR, book=book, count=1)
 
     assert all(code.isdigit() and len(code) == 5 for code in book_codes(book))
     assert "100,000 possible codes (from 10 characters)" in refused.value.detail
@@ -68,7 +68,7 @@ def test_a_numeric_book_generates_digits_only_and_its_keyspace_is_ten_per_charac
 def test_a_generation_can_use_an_alphabet_of_its_own():
     book = BookFactory()
 
-    codes_generate(book=book, count=200, pattern="P-########", charset="aBcDeFgHiJ")
+    codes_generate(actor=OPERATOR, book=book, count=200, pattern="P-########", charset="aBcDeFgHiJ")
 
     assert set("".join(code[2:] for code in book_codes(book))) == set("aBcDeFgHiJ")
 
@@ -83,7 +83,7 @@ def test_a_charset_that_cannot_be_an_alphabet_is_refused_and_nothing_is_stored(c
     book = BookFactory()
 
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=book, count=5, charset=charset)
+        codes_generate(actor=OPERATOR, book=book, count=5, charset=charset)
 
     assert refused.value.errors[0]["field"] == "charset"
     assert not Coupon.objects.filter(book=book).exists()
@@ -93,7 +93,7 @@ def test_a_charset_that_cannot_be_an_alphabet_is_refused_and_nothing_is_stored(c
 def test_generated_coupons_are_available_with_sort_keys_in_range():
     book = BookFactory()
 
-    codes_generate(book=book, count=300)
+    codes_generate(actor=OPERATOR, book=book, count=300)
 
     coupons = Coupon.objects.filter(book=book)
     assert {coupon.state for coupon in coupons} == {"available"}
@@ -106,7 +106,7 @@ def test_a_pattern_too_small_for_the_count_is_refused_and_nothing_is_stored():
     book = BookFactory()
 
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=book, count=10, pattern="###")
+        codes_generate(actor=OPERATOR, book=book, count=10, pattern="###")
 
     assert "29,791 possible codes" in refused.value.detail
     assert refused.value.errors[0]["field"] == "pattern"
@@ -119,13 +119,13 @@ def test_the_keyspace_check_counts_the_codes_of_that_shape_in_every_book_of_the_
     # the partner's books, since a look-up searches them all (audit M2).
     first = BookFactory(code_pattern="K####")
     second = BookFactory(partner=first.partner, code_pattern="K####")
-    assert codes_generate(book=first, count=60) == 60
+    assert codes_generate(actor=OPERATOR, book=first, count=60) == 60
 
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=second, count=33)
+        codes_generate(actor=OPERATOR, book=second, count=33)
 
     assert "93 codes of that shape the partner would hold across its books" in refused.value.detail
-    assert codes_generate(book=second, count=32) == 32
+    assert codes_generate(actor=OPERATOR, book=second, count=32) == 32
     assert Coupon.objects.filter(partner=first.partner).count() == 92
 
 
@@ -134,18 +134,18 @@ def test_codes_of_another_shape_or_another_partner_do_not_count_against_a_patter
     book = BookFactory(code_pattern="k####")
     make_coupons(book, 500, prefix="GIFT")  # uploaded codes of another shape
     make_coupons(BookFactory(code_pattern="K####"), 92, prefix="K")  # another partner's
-    codes_generate(book=BookFactory(code_pattern="K####"), count=92)  # and another's, of the shape
+    codes_generate(actor=OPERATOR, book=BookFactory(code_pattern="K####"), count=92)  # and another's, of the shape
 
-    assert codes_generate(book=book, count=92) == 92
+    assert codes_generate(actor=OPERATOR, book=book, count=92) == 92
     with pytest.raises(InvalidInput):
-        codes_generate(book=book, count=1)
+        codes_generate(actor=OPERATOR, book=book, count=1)
 
 
 @pytest.mark.parametrize("count", [0, -5, True, 2.5, "10"])
 @pytest.mark.django_db
 def test_a_count_that_is_not_a_positive_integer_is_refused(count):
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=BookFactory(), count=count)
+        codes_generate(actor=OPERATOR, book=BookFactory(), count=count)
 
     assert refused.value.errors[0]["field"] == "count"
 
@@ -154,7 +154,7 @@ def test_a_count_that_is_not_a_positive_integer_is_refused(count):
 @pytest.mark.django_db
 def test_a_malformed_pattern_is_refused(pattern):
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=BookFactory(), count=1, pattern=pattern)
+        codes_generate(actor=OPERATOR, book=BookFactory(), count=1, pattern=pattern)
 
     assert refused.value.errors[0]["field"] == "pattern"
 
@@ -165,7 +165,7 @@ def test_progress_is_reported_after_each_batch(monkeypatch):
     book = BookFactory()
     reported = []
 
-    codes_generate(book=book, count=1_000, progress=reported.append)
+    codes_generate(actor=OPERATOR, book=book, count=1_000, progress=reported.append)
 
     assert reported == [400, 400, 200]
     assert Coupon.objects.filter(book=book).count() == 1_000
@@ -195,7 +195,7 @@ def test_codes_colliding_with_the_partners_codes_or_each_other_are_topped_up_to_
     rows, calls = rows_starting_with(["taken1", "TWICE2", "twice2"])
     monkeypatch.setattr(generation, "random_code_rows", rows)
 
-    assert codes_generate(book=book, count=20) == 20
+    assert codes_generate(actor=OPERATOR, book=book, count=20) == 20
 
     generated = book_codes(book)
     assert len(generated) == 20
@@ -215,7 +215,7 @@ def test_a_pattern_whose_codes_keep_colliding_is_refused_and_nothing_is_stored(m
     )
 
     with pytest.raises(InvalidInput) as refused:
-        codes_generate(book=book, count=5)
+        codes_generate(actor=OPERATOR, book=book, count=5)
 
     assert "too crowded" in refused.value.detail
     assert not Coupon.objects.filter(book=book).exists()
@@ -234,7 +234,7 @@ def test_an_interrupted_generation_stores_nothing(monkeypatch):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        codes_generate(book=book, count=1_200, progress=interrupt_half_way)
+        codes_generate(actor=OPERATOR, book=book, count=1_200, progress=interrupt_half_way)
 
     assert batches == [300, 300]
     assert Coupon.objects.filter(book=book).count() == 5

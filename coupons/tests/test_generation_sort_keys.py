@@ -13,6 +13,7 @@ from coupons import sort_keys
 from coupons.generation import codes_generate, random_chars
 from coupons.models import Coupon
 from coupons.services import coupon_assign_random
+from coupons.tests.factories import OPERATOR
 from couponsite.actors import Actor
 from couponsite.locks import LockKind, stable_key
 
@@ -35,12 +36,12 @@ def new_keys(book, known_ids) -> list[int]:
 @pytest.mark.django_db
 def test_codes_added_to_a_partly_drawn_book_get_keys_above_every_key_handed_out():
     book = BookFactory()
-    codes_generate(book=book, count=100)
+    codes_generate(actor=OPERATOR, book=book, count=100)
     draw(book, 60)
     handed_out = max(keys(book, state="assigned"))
     old = dict(Coupon.objects.filter(book=book).values_list("id", "sort_key"))
 
-    codes_generate(book=book, count=100)
+    codes_generate(actor=OPERATOR, book=book, count=100)
 
     added = new_keys(book, old)
     assert len(added) == 100
@@ -51,12 +52,12 @@ def test_codes_added_to_a_partly_drawn_book_get_keys_above_every_key_handed_out(
 @pytest.mark.django_db
 def test_codes_added_to_a_fully_drawn_book_get_keys_above_its_largest_key():
     book = BookFactory()
-    codes_generate(book=book, count=30)
+    codes_generate(actor=OPERATOR, book=book, count=30)
     draw(book, 30)
     largest = max(keys(book))
     old = set(Coupon.objects.filter(book=book).values_list("id", flat=True))
 
-    codes_generate(book=book, count=30)
+    codes_generate(actor=OPERATOR, book=book, count=30)
 
     assert min(new_keys(book, old)) > largest
 
@@ -64,7 +65,7 @@ def test_codes_added_to_a_fully_drawn_book_get_keys_above_its_largest_key():
 @pytest.mark.django_db
 def test_when_little_room_is_left_above_the_watermark_the_available_coupons_are_rekeyed():
     book = BookFactory()
-    codes_generate(book=book, count=20)
+    codes_generate(actor=OPERATOR, book=book, count=20)
     draw(book, 1)
     # As if the book had been drawn almost to the top of the key range.
     with connection.cursor() as cursor:
@@ -76,7 +77,7 @@ def test_when_little_room_is_left_above_the_watermark_the_available_coupons_are_
     available_before = dict(Coupon.objects.filter(book=book, state="available").values_list("id", "sort_key"))
     old = set(Coupon.objects.filter(book=book).values_list("id", flat=True))
 
-    codes_generate(book=book, count=40)
+    codes_generate(actor=OPERATOR, book=book, count=40)
 
     rekeyed = dict(Coupon.objects.filter(id__in=available_before).values_list("id", "sort_key"))
     added = new_keys(book, old)
@@ -93,11 +94,11 @@ def test_when_little_room_is_left_above_the_watermark_the_available_coupons_are_
 def test_adding_more_codes_than_the_room_above_the_watermark_holds_rekeys_the_book(monkeypatch):
     monkeypatch.setattr(sort_keys, "MIN_KEY_ROOM_PER_CODE", 2**62)
     book = BookFactory()
-    codes_generate(book=book, count=10)
+    codes_generate(actor=OPERATOR, book=book, count=10)
     draw(book, 5)
     before = dict(Coupon.objects.filter(book=book, state="available").values_list("id", "sort_key"))
 
-    codes_generate(book=book, count=3)
+    codes_generate(actor=OPERATOR, book=book, count=3)
 
     after = dict(Coupon.objects.filter(id__in=before).values_list("id", "sort_key"))
     assert all(after[coupon_id] != key for coupon_id, key in before.items())
@@ -106,7 +107,7 @@ def test_adding_more_codes_than_the_room_above_the_watermark_holds_rekeys_the_bo
 @pytest.mark.django_db(transaction=True)
 def test_new_keys_overtaken_by_assignments_during_the_load_are_drawn_again():
     book = BookFactory()
-    codes_generate(book=book, count=40)
+    codes_generate(actor=OPERATOR, book=book, count=40)
     old = set(Coupon.objects.filter(book=book).values_list("id", flat=True))
 
     def assign_old_coupons_meanwhile(added: int) -> None:
@@ -116,7 +117,7 @@ def test_new_keys_overtaken_by_assignments_during_the_load_are_drawn_again():
         worker.start()
         worker.join()
 
-    codes_generate(book=book, count=200, progress=assign_old_coupons_meanwhile)
+    codes_generate(actor=OPERATOR, book=book, count=200, progress=assign_old_coupons_meanwhile)
 
     handed_out = max(keys(book, state="assigned"))
     assert len(keys(book, state="assigned")) == 30
@@ -139,7 +140,7 @@ def test_a_load_holds_the_books_codes_lock_until_it_commits():
         worker.start()
         worker.join()
 
-    codes_generate(book=book, count=10, progress=probe)
+    codes_generate(actor=OPERATOR, book=book, count=10, progress=probe)
 
     assert held == [True]
 

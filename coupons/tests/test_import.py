@@ -10,7 +10,7 @@ from coupons.csv_input import MAX_LINE_BYTES
 from coupons.imports import codes_import, codes_import_csv
 from coupons.models import Coupon
 from coupons.services import coupon_assign_random
-from coupons.tests.factories import CouponFactory
+from coupons.tests.factories import OPERATOR, CouponFactory
 from couponsite.actors import Actor
 from couponsite.errors import InvalidInput
 
@@ -21,7 +21,7 @@ def book_codes(book) -> set[str]:
 
 def import_csv(book, text: str | bytes, **kwargs) -> int:
     data = text.encode() if isinstance(text, str) else text
-    return codes_import_csv(book=book, stream=io.BytesIO(data), **kwargs)
+    return codes_import_csv(actor=OPERATOR, book=book, stream=io.BytesIO(data), **kwargs)
 
 
 def rejected(call) -> InvalidInput:
@@ -34,7 +34,7 @@ def rejected(call) -> InvalidInput:
 def test_a_list_of_codes_is_stored_trimmed_as_available_coupons():
     book = BookFactory()
 
-    created = codes_import(book=book, codes=["  SUMMER-1", "summer_2\t", "X"])
+    created = codes_import(actor=OPERATOR, book=book, codes=["  SUMMER-1", "summer_2\t", "X"])
 
     assert created == 3
     assert book_codes(book) == {"SUMMER-1", "summer_2", "X"}
@@ -63,7 +63,7 @@ def test_an_uploaded_file_is_read_as_a_stream():
     book = BookFactory()
     upload = SimpleUploadedFile("codes.csv", b"code\nUP-1\nUP-2\n", content_type="text/csv")
 
-    assert codes_import_csv(book=book, stream=upload) == 2
+    assert codes_import_csv(actor=OPERATOR, book=book, stream=upload) == 2
     assert book_codes(book) == {"UP-1", "UP-2"}
 
 
@@ -104,7 +104,7 @@ def test_every_kind_of_bad_row_is_reported_with_its_line_and_reason():
 def test_duplicates_within_a_list_are_found_whatever_their_case():
     book = BookFactory()
 
-    error = rejected(lambda: codes_import(book=book, codes=["abc", "OTHER", "ABC", "aBc"]))
+    error = rejected(lambda: codes_import(actor=OPERATOR, book=book, codes=["abc", "OTHER", "ABC", "aBc"]))
 
     assert error.errors == [
         {"line": 3, "value": "ABC", "reason": "duplicate of line 1"},
@@ -118,7 +118,7 @@ def test_a_code_of_the_same_partner_in_another_book_is_a_duplicate_in_any_case()
     book = BookFactory()
     CouponFactory(book=BookFactory(partner=book.partner), code="SHARED")
 
-    error = rejected(lambda: codes_import(book=book, codes=["NEW", "shared"]))
+    error = rejected(lambda: codes_import(actor=OPERATOR, book=book, codes=["NEW", "shared"]))
 
     assert [row["line"] for row in error.errors] == [2]
     assert not Coupon.objects.filter(book=book).exists()
@@ -129,14 +129,14 @@ def test_another_partners_identical_code_is_no_duplicate():
     CouponFactory(code="SHARED")
     book = BookFactory()
 
-    assert codes_import(book=book, codes=["SHARED"]) == 1
+    assert codes_import(actor=OPERATOR, book=book, codes=["SHARED"]) == 1
 
 
 @pytest.mark.django_db
 def test_only_the_first_hundred_bad_rows_are_listed_but_all_are_counted():
     book = BookFactory()
 
-    error = rejected(lambda: codes_import(book=book, codes=["bad code"] * 150 + ["fine"]))
+    error = rejected(lambda: codes_import(actor=OPERATOR, book=book, codes=["bad code"] * 150 + ["fine"]))
 
     assert len(error.errors) == 100
     assert error.errors[-1]["line"] == 100
@@ -148,7 +148,7 @@ def test_only_the_first_hundred_bad_rows_are_listed_but_all_are_counted():
 def test_a_huge_bad_value_is_shortened_in_the_report():
     book = BookFactory()
 
-    error = rejected(lambda: codes_import(book=book, codes=["y" * 5000]))
+    error = rejected(lambda: codes_import(actor=OPERATOR, book=book, codes=["y" * 5000]))
 
     assert error.errors[0]["value"] == "y" * 100 + "…"
     assert error.errors[0]["reason"] == "longer than 64 characters"
@@ -162,7 +162,7 @@ def test_a_huge_bad_value_is_shortened_in_the_report():
 def test_values_with_characters_copy_treats_specially_are_reported_not_crashed_on(value):
     book = BookFactory()
 
-    error = rejected(lambda: codes_import(book=book, codes=["fine", value]))
+    error = rejected(lambda: codes_import(actor=OPERATOR, book=book, codes=["fine", value]))
 
     assert error.errors[0]["line"] == 2
     assert error.errors[0]["reason"] == "only A-Z, a-z, 0-9, '-' and '_' are allowed"
@@ -208,7 +208,7 @@ def test_a_file_without_codes_is_refused(data):
 def test_a_list_item_that_is_not_a_string_is_refused():
     book = BookFactory()
 
-    error = rejected(lambda: codes_import(book=book, codes=["A", 12345]))
+    error = rejected(lambda: codes_import(actor=OPERATOR, book=book, codes=["A", 12345]))
 
     assert error.errors == [{"line": 2, "value": "12345", "reason": "not a string"}]
     assert not Coupon.objects.filter(book=book).exists()
@@ -230,12 +230,12 @@ def test_import_progress_counts_the_rows_added_per_batch(monkeypatch):
 @pytest.mark.django_db
 def test_imported_codes_get_keys_above_the_keys_handed_out():
     book = BookFactory()
-    codes_import(book=book, codes=[f"OLD-{n}" for n in range(50)])
+    codes_import(actor=OPERATOR, book=book, codes=[f"OLD-{n}" for n in range(50)])
     for n in range(30):
         coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"user-{n}", actor=Actor.system("test"))
     handed_out = max(Coupon.objects.filter(book=book, state="assigned").values_list("sort_key", flat=True))
 
-    codes_import(book=book, codes=[f"NEW-{n}" for n in range(50)])
+    codes_import(actor=OPERATOR, book=book, codes=[f"NEW-{n}" for n in range(50)])
 
     added = Coupon.objects.filter(book=book, code__startswith="NEW-").values_list("sort_key", flat=True)
     assert min(added) > handed_out
@@ -245,7 +245,7 @@ def test_imported_codes_get_keys_above_the_keys_handed_out():
 def test_an_import_that_rekeys_the_book_rekeys_the_imported_codes_too(monkeypatch):
     monkeypatch.setattr(sort_keys, "MIN_KEY_ROOM_PER_CODE", 2**62)
     book = BookFactory()
-    codes_import(book=book, codes=[f"OLD-{n}" for n in range(10)])
+    codes_import(actor=OPERATOR, book=book, codes=[f"OLD-{n}" for n in range(10)])
     coupon_assign_random(partner=book.partner, book_id=book.pk, user_id="user", actor=Actor.system("test"))
     # The key handed out sits in the middle of the range.
     with connection.cursor() as cursor:
@@ -255,7 +255,7 @@ def test_an_import_that_rekeys_the_book_rekeys_the_imported_codes_too(monkeypatc
             [2**62, 2**62, book.pk],
         )
 
-    codes_import(book=book, codes=[f"NEW-{n}" for n in range(200)])
+    codes_import(actor=OPERATOR, book=book, codes=[f"NEW-{n}" for n in range(200)])
 
     added = Coupon.objects.filter(book=book, code__startswith="NEW-").values_list("sort_key", flat=True)
     # Staged above the watermark, then drawn again over the whole range: the

@@ -11,6 +11,14 @@ of the next statement, in the same call:
   goes out with the next statement, or with the ``COMMIT`` or ``RELEASE
   SAVEPOINT`` that ends its block; a rollback drops it.
 
+Timeouts (``use_timeouts``, set by ``couponsite.db.database_timeouts``) are
+set the same way: inside each transaction, with ``set_config(..., true)``
+sent with its ``BEGIN``, and outside one with each statement, which then runs
+in the implicit transaction of a call of several statements. Not as
+connection options (PgBouncer in transaction mode refuses them) nor as
+session ``SET`` (it would outlive the request on a pooled server connection),
+and never in a round trip of their own.
+
 Everything else is Django's: the blocks, their nesting, their errors (an
 error of a queued statement is raised by the call that carried it, inside the
 block, which then rolls back). It needs client-side binding (several
@@ -40,6 +48,29 @@ class Queued:
 
 
 Waiting = str | Queued  # a control statement (BEGIN, SAVEPOINT s) or a queued one
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeouts:
+    """``statement_timeout`` and ``lock_timeout`` for a transaction, as the
+    statement that sets them in it."""
+
+    sql: str
+
+    @classmethod
+    def of(cls, *, statement_seconds: float, lock_seconds: float) -> Timeouts:
+        """0 is no timeout."""
+        statement_ms, lock_ms = round(statement_seconds * 1000), round(lock_seconds * 1000)
+        return cls(
+            f"SELECT set_config('statement_timeout', '{statement_ms:d}', true),"
+            f" set_config('lock_timeout', '{lock_ms:d}', true)"
+        )
+
+
+# Back to the server's (role's, database's) own values for the rest of a transaction.
+SERVER_TIMEOUTS_SQL = (
+    "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name IN ('statement_timeout', 'lock_timeout')"
+)
 
 
 class Cursor(postgresql.Cursor):
@@ -82,6 +113,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         self._waiting: list[Waiting] = []
         # Savepoints rolled back before they were sent: Django releases them next.
         self._dropped_savepoints: set[str] = set()
+        self.timeouts: Timeouts | None = None
 
     def get_connection_params(self) -> dict[str, Any]:
         if self.settings_dict["OPTIONS"].get("server_side_binding"):
@@ -95,7 +127,17 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
 
     def take_waiting(self) -> list[Waiting]:
         waiting, self._waiting = self._waiting, []
+        if not waiting and self.autocommit and self.timeouts is not None:
+            return [self.timeouts.sql]  # a statement outside a transaction: its own
         return waiting
+
+    def use_timeouts(self, timeouts: Timeouts | None) -> None:
+        """Run every transaction from now on, and each statement outside one,
+        under ``timeouts`` (None: the server's own). A transaction under way
+        takes them from its next statement."""
+        self.timeouts = timeouts
+        if self.in_atomic_block:
+            self._waiting.append(timeouts.sql if timeouts is not None else SERVER_TIMEOUTS_SQL)
 
     def queue(self, statement: Queued) -> None:
         self._waiting.append(statement)
@@ -104,7 +146,7 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
 
     def _set_autocommit(self, autocommit: bool) -> None:
         if not autocommit:
-            self._waiting = ["BEGIN"]
+            self._waiting = ["BEGIN"] if self.timeouts is None else ["BEGIN", self.timeouts.sql]
             return
         self._waiting = []
         with self.wrap_database_errors:
@@ -115,9 +157,10 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
             return
         if any(isinstance(item, Queued) for item in self._waiting):
             self._send("COMMIT")
-        elif self._waiting:
+        elif self._waiting[:1] == ["BEGIN"]:
             self._waiting = []  # nothing ran: nothing to commit
         else:
+            self._waiting = []  # settings for statements that never came
             super()._commit()
 
     def _rollback(self) -> None:

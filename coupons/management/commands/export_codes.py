@@ -5,9 +5,19 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
+from coupons.events import event_codes_exported
+from coupons.management.options import (
+    add_book_option,
+    add_progress_option,
+    book_or_error,
+    database_error,
+    progress_bar,
+    service_error,
+)
 from coupons.models import CouponState
 from coupons.selectors import EXPORT_COLUMNS, coupon_export_rows, coupon_list_for_book
+from couponsite.actors import Actor
+from couponsite.db import UNAVAILABLE_ERRORS, bulk_timeouts
 from couponsite.errors import ServiceError
 from couponsite.spreadsheet import spreadsheet_safe
 
@@ -33,11 +43,14 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot write {output}: {error.strerror}.") from error
         try:
-            total = coupon_list_for_book(book=target, state=state).count()
-            with progress_bar(self, total=total, unit="codes", enabled=not no_progress) as progress:
-                exported = self._write(stream, coupon_export_rows(book=target, state=state), progress)
+            with bulk_timeouts():
+                total = coupon_list_for_book(book=target, state=state).count()
+                with progress_bar(self, total=total, unit="codes", enabled=not no_progress) as progress:
+                    exported = self._write(stream, coupon_export_rows(book=target, state=state), progress)
         except ServiceError as error:
             raise service_error(error) from error
+        except UNAVAILABLE_ERRORS as error:
+            raise database_error(error, outcome="The export is incomplete; run it again.") from error
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly, as Unix tools do,
             # and keep the interpreter's last flush from failing again.
@@ -46,6 +59,7 @@ class Command(BaseCommand):
         finally:
             if output:
                 stream.close()
+        event_codes_exported(book=target, count=exported, state=state, actor=Actor.system("export_codes"))
         if output:
             elapsed = time.monotonic() - started
             self.stdout.write(f"Exported {exported:,} coupons of book {target.pk} to {output} in {elapsed:.1f} s.")

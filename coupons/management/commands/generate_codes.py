@@ -3,7 +3,16 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from coupons.generation import codes_generate
-from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
+from coupons.management.options import (
+    add_book_option,
+    add_progress_option,
+    book_or_error,
+    database_error,
+    progress_bar,
+    service_error,
+)
+from couponsite.actors import Actor
+from couponsite.db import UNAVAILABLE_ERRORS
 from couponsite.errors import ServiceError
 
 
@@ -30,9 +39,18 @@ class Command(BaseCommand):
         started = time.monotonic()
         try:
             with progress_bar(self, total=count, unit="codes", enabled=not no_progress) as progress:
-                created = codes_generate(book=target, count=count, pattern=pattern, charset=charset, progress=progress)
+                created = codes_generate(
+                    book=target,
+                    count=count,
+                    pattern=pattern,
+                    charset=charset,
+                    progress=progress,
+                    actor=Actor.system("generate_codes"),
+                )
         except ServiceError as error:
             raise service_error(error) from error
+        except UNAVAILABLE_ERRORS as error:
+            raise database_error(error, outcome="No code was stored; run it again.") from error
         except KeyboardInterrupt:
             raise CommandError("Interrupted: no code was stored.", returncode=130) from None
         elapsed = time.monotonic() - started

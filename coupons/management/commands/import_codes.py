@@ -5,8 +5,18 @@ from typing import IO
 
 from django.core.management.base import BaseCommand, CommandError
 
+from coupons.events import CodesAddedMethod
 from coupons.imports import codes_import_csv
-from coupons.management.options import add_book_option, add_progress_option, book_or_error, progress_bar, service_error
+from coupons.management.options import (
+    add_book_option,
+    add_progress_option,
+    book_or_error,
+    database_error,
+    progress_bar,
+    service_error,
+)
+from couponsite.actors import Actor
+from couponsite.db import UNAVAILABLE_ERRORS
 from couponsite.errors import ServiceError
 
 
@@ -30,12 +40,20 @@ class Command(BaseCommand):
                 self._open(file) as stream,
                 progress_bar(self, total=None, unit="codes", enabled=not no_progress) as progress,
             ):
-                created = codes_import_csv(book=target, stream=stream, progress=progress)
+                created = codes_import_csv(
+                    book=target,
+                    stream=stream,
+                    progress=progress,
+                    actor=Actor.system("import_codes"),
+                    method=CodesAddedMethod.IMPORT,
+                )
         except ServiceError as error:
             for row in error.errors:
                 if "line" in row:
                     self.stderr.write(f"line {row['line']}: {row['value']!r}: {row['reason']}")
             raise service_error(error) from error
+        except UNAVAILABLE_ERRORS as error:
+            raise database_error(error, outcome="No code was stored; run it again.") from error
         except KeyboardInterrupt:
             raise CommandError("Interrupted: no code was stored.", returncode=130) from None
         elapsed = time.monotonic() - started

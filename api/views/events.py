@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from django.utils.http import urlencode
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api import schema
+from api.views.base import PartnerViewSet
+from coupons.feed import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX, FeedEvent, event_feed
+from coupons.models import FEED_TYPE_NAMES
+from couponsite.bounds import ID_MAX
+
+
+class EventQuerySerializer(serializers.Serializer):
+    after = serializers.IntegerField(
+        min_value=1,
+        max_value=ID_MAX,
+        required=False,
+        help_text="The id of the last event you have; from the start without it.",
+    )
+    type = serializers.MultipleChoiceField(
+        choices=FEED_TYPE_NAMES, required=False, help_text="Only events of this type (repeat for several)."
+    )
+    book_id = serializers.IntegerField(
+        min_value=1, max_value=ID_MAX, required=False, help_text="Only this book's events."
+    )
+    page_size = serializers.IntegerField(min_value=1, max_value=FEED_PAGE_SIZE_MAX, default=FEED_PAGE_SIZE)
+
+
+class EventSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=FEED_TYPE_NAMES)
+    created_at = serializers.DateTimeField()
+    data = serializers.DictField(
+        help_text=(
+            "A snapshot at the time of the event: for `coupon.*`, the coupon as the API showed it, without "
+            "`lock_id`, with `redemption` for `coupon.redeemed` and `coupon.redemption_rolled_back`; for "
+            "`book.codes_added`, `book_id`, `count` and `method` (`generate`, `upload` or `import`)."
+        )
+    )
+
+
+class EventPageSerializer(serializers.Serializer):
+    next = serializers.URLField(
+        allow_null=True, help_text="The rest, when this page is full; null when you are up to date for now."
+    )
+    results = EventSerializer(many=True)
+
+
+# (A comment, not a docstring: the schema would show it.) The feed's order is
+# coupons.feed's: a poll with `after` never misses nor repeats an event. The
+# action is not named `list`: the schema would make its answer an array.
+class EventViewSet(PartnerViewSet):
+    @extend_schema(
+        operation_id="events_list",
+        tags=["events"],
+        summary="Your events, oldest first: poll with the last id you have",
+        description=(
+            "Every change to your coupons and books, in the order they can no longer be preceded by another: "
+            "a client that polls with `after` (the last id it has) never misses nor repeats an event, even "
+            "when transactions commit out of id order. So ids do not always increase along the feed; follow "
+            "`after`, never compare ids. An event appears once every change that began before it has ended "
+            "(usually within milliseconds; a large code upload can hold it back until it is done)."
+        ),
+        parameters=[EventQuerySerializer],
+        responses={200: EventPageSerializer, **schema.problems()},
+        examples=[schema.example("A page", schema.FEED_PAGE)],
+    )
+    def feed(self, request: Request) -> Response:
+        query = EventQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        options = query.validated_data
+        events = event_feed(
+            partner=self.partner,
+            after=options.get("after"),
+            types=sorted(options.get("type") or ()),
+            book_id=options.get("book_id"),
+            limit=options["page_size"],
+        )
+        return Response({"next": self._next(events, page_size=options["page_size"]), "results": _rendered(events)})
+
+    def _next(self, events: list[FeedEvent], *, page_size: int) -> str | None:
+        if len(events) < page_size:
+            return None
+        query = self.request.query_params.copy()
+        query["after"] = str(events[-1].id)
+        return self.request.build_absolute_uri(f"{self.request.path}?{urlencode(query, doseq=True)}")
+
+
+def _rendered(events: list[FeedEvent]) -> list[dict]:
+    return EventSerializer(events, many=True).data
