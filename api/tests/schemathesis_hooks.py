@@ -54,6 +54,11 @@ RULES_BEYOND_THE_SCHEMA: dict[str, set[str]] = {
     # Rows that duplicate each other (ignoring case) or a stored code; a file
     # that is not a UTF-8 CSV of codes.
     "POST /api/v1/books/{book_id}/codes/upload": {UPLOAD_ROWS, "file"},
+    # `after` must name one of the partner's events; a webhook's host must
+    # resolve (to public addresses in production).
+    "GET /api/v1/events": {"after"},
+    "POST /api/v1/webhooks": {"url"},
+    "PATCH /api/v1/webhooks/{webhook_id}": {"url"},
 }
 REAL_IDS: dict[str, dict[str, list[Any]]] = json.loads(os.environ.get("SCHEMATHESIS_REAL_IDS", "{}"))
 _turns = itertools.count()
