@@ -22,6 +22,7 @@ import pytest
 from api.tests.conftest import make_tenant
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
+from exports.services import export_book_codes_start
 from redemptions.services import coupon_redeem
 from webhooks.services import webhook_create
 
@@ -42,11 +43,13 @@ def real_ids() -> tuple[str, dict]:
     ]
     _, redemption = coupon_redeem(partner=tenant.partner, code=held[0], user_id=HOLDER, actor=actor)
     webhook = webhook_create(partner=tenant.partner, url="http://127.0.0.1:8001/hooks", event_types=[])
+    export = export_book_codes_start(book=tenant.book, actor=actor, for_people=False)
     ids = {
         "path": {
             "book_id": [tenant.book.pk],
             "code": [coupon.code for coupon in tenant.coupons()],
             "redemption_id": [str(redemption.pk)],
+            "export_id": [str(export.pk)],
             "user_id": [HOLDER],
             "webhook_id": [str(webhook.pk)],
         },
