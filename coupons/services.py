@@ -12,11 +12,13 @@ change itself is ``coupons.lifecycle.coupon_transition``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from books.models import Book, Partner
@@ -288,53 +290,69 @@ def book_update_recorded(*, book: Book, actor: Actor, **changes: Any) -> Book:
 
 # Housekeeping.
 
-EXPIRE_LOCKS = TransitionSQL.of("expire_lock")
-# A batch of locks past their time (``due``: the queryset's own definition, with
-# FOR UPDATE SKIP LOCKED) written back in one statement with one event per
-# coupon. Rows another transaction holds are skipped (it will see the lock
-# expired itself, under its own locks), so the job never waits on traffic and
-# two runs at once never release the same lock twice.
-EXPIRE_LOCKS_SQL = f"""
+
+def _release_sql(transition: TransitionSQL, **instead: str) -> str:
+    """A batch of coupons (``due``: a queryset's own definition, with FOR
+    UPDATE SKIP LOCKED) taken through ``transition`` in one statement, with
+    one event each. Rows another transaction holds are skipped (it will see
+    the expiry itself, under its own locks), so the job never waits on traffic
+    and two runs at once never write the same expiry twice."""
+    return f"""
 WITH due AS ({{due}}), changed AS (
-    UPDATE coupons_coupon AS coupon SET {EXPIRE_LOCKS.set_clause}
+    UPDATE coupons_coupon AS coupon SET {transition.set_clause}
     FROM due WHERE coupon.id = due.id
-    RETURNING {changed_columns("coupon")}, due.state AS from_state, coupon.state AS to_state
+    RETURNING {changed_columns("coupon", **instead)}, due.state AS from_state, coupon.state AS to_state
 )
 {EVENTS_FROM_CHANGED_SQL}
 """  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters
 
 
-def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
-    """Write back every lock past its time, one ``lock_expired`` event each;
-    returns how many. Safe to run while traffic runs, and twice at once."""
+EXPIRE_LOCKS = TransitionSQL.of("expire_lock")
+EXPIRE_LOCKS_SQL = _release_sql(EXPIRE_LOCKS)
+EXPIRE_ASSIGNMENTS = TransitionSQL.of("expire_assignment")
+# The event names the user who held the coupon.
+EXPIRE_ASSIGNMENTS_SQL = _release_sql(EXPIRE_ASSIGNMENTS, user_id="due.user_id")
+
+
+def _release_in_batches(
+    *,
+    transition: TransitionSQL,
+    statement: str,
+    due: Callable[[datetime], QuerySet[Coupon]],
+    columns: tuple[str, ...],
+    actor: Actor,
+    batch_size: int,
+) -> int:
+    """Run ``statement`` on ``due(now)``'s coupons a batch at a time, each
+    batch its own transaction, until a batch comes back short; how many."""
     _check_batch_size(batch_size)
-    events = event_parameters(transition=EXPIRE_LOCKS, actor=actor or Actor.system("release_expired_locks"))
+    events = event_parameters(transition=transition, actor=actor)
     released = 0
     while True:
         now = timezone.now()
-        due = Coupon.objects.lock_expired(now=now).select_for_update(skip_locked=True).order_by("locked_until")
         with transaction.atomic(), connection.cursor() as cursor:
-            due_sql, due_parameters = queryset_sql(due.values("id", "state")[:batch_size], prefix="due")
-            cursor.execute(EXPIRE_LOCKS_SQL.format(due=due_sql), {**events, **due_parameters, "now": now})
+            due_sql, due_parameters = queryset_sql(due(now).values(*columns)[:batch_size], prefix="due")
+            cursor.execute(statement.format(due=due_sql), {**events, **due_parameters, "now": now})
             batch = cursor.rowcount
-            count_transition(EXPIRE_LOCKS.name, batch)
+            count_transition(transition.name, batch)
         released += batch
         if batch < batch_size:
             return released
 
 
-EXPIRE_ASSIGNMENTS = TransitionSQL.of("expire_assignment")
-# A batch of assignments past their book's TTL (``due``: the queryset's own
-# definition, FOR UPDATE SKIP LOCKED), written back with one event each, the
-# user who held it named; as EXPIRE_LOCKS_SQL.
-EXPIRE_ASSIGNMENTS_SQL = f"""
-WITH due AS ({{due}}), changed AS (
-    UPDATE coupons_coupon AS coupon SET {EXPIRE_ASSIGNMENTS.set_clause}
-    FROM due WHERE coupon.id = due.id
-    RETURNING {changed_columns("coupon", user_id="due.user_id")}, due.state AS from_state, coupon.state AS to_state
-)
-{EVENTS_FROM_CHANGED_SQL}
-"""  # noqa: S608 - built from the lifecycle table and the queryset, values are parameters
+def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
+    """Write back every lock past its time, one ``lock_expired`` event each;
+    returns how many. Safe to run while traffic runs, and twice at once."""
+    return _release_in_batches(
+        transition=EXPIRE_LOCKS,
+        statement=EXPIRE_LOCKS_SQL,
+        due=lambda now: (
+            Coupon.objects.lock_expired(now=now).select_for_update(skip_locked=True).order_by("locked_until")
+        ),
+        columns=("id", "state"),
+        actor=actor or Actor.system("release_expired_locks"),
+        batch_size=batch_size,
+    )
 
 
 def assignments_release_expired(*, actor: Actor | None = None, batch_size: int = 1000) -> int:
@@ -351,24 +369,19 @@ def assignments_release_expired(*, actor: Actor | None = None, batch_size: int =
 def book_release_expired_assignments(*, book: Book, actor: Actor | None = None, batch_size: int = 1000) -> int:
     """Write back the book's expired assignments (through
     ``coupon_assignment_expiry_idx``); returns how many."""
-    _check_batch_size(batch_size)
-    events = event_parameters(transition=EXPIRE_ASSIGNMENTS, actor=actor or ASSIGNMENT_EXPIRY)
-    released = 0
-    while True:
-        now = timezone.now()
-        due = (
+    return _release_in_batches(
+        transition=EXPIRE_ASSIGNMENTS,
+        statement=EXPIRE_ASSIGNMENTS_SQL,
+        due=lambda now: (
             Coupon.objects.filter(book_id=book.pk)
             .assignment_expired(now=now)
             .select_for_update(skip_locked=True, of=("self",))
             .order_by("assigned_at")
-        )
-        with transaction.atomic(), connection.cursor() as cursor:
-            due_sql, due_parameters = queryset_sql(due.values("id", "state", "user_id")[:batch_size], prefix="due")
-            cursor.execute(EXPIRE_ASSIGNMENTS_SQL.format(due=due_sql), {**events, **due_parameters, "now": now})
-            batch = cursor.rowcount
-        released += batch
-        if batch < batch_size:
-            return released
+        ),
+        columns=("id", "state", "user_id"),
+        actor=actor or ASSIGNMENT_EXPIRY,
+        batch_size=batch_size,
+    )
 
 
 def _check_batch_size(batch_size: object) -> None:
