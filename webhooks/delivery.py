@@ -138,7 +138,9 @@ def _attempt(delivery: WebhookDelivery, *, clock: Clock, resolve: Resolver, rng:
         headers = signed_headers(
             secrets_=signing_secrets(endpoint, now=started_at),
             message_id=delivery.message_id,
-            timestamp=int(started_at.timestamp()),
+            # The receiver's replay check compares it with its own clock: the
+            # real time of sending, not the scheduling clock.
+            timestamp=int(time.time()),
             body=body,
         )
         answer = post_pinned(target=target, body=body, headers=headers, timeout=timeout)
