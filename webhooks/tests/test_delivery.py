@@ -11,7 +11,8 @@ import pytest
 from django.db import transaction
 from standardwebhooks.webhooks import Webhook
 
-from api.tests.conftest import make_tenant
+from coupons.events import snapshot_time
+from coupons.feed import event_feed
 from coupons.services import coupon_assign_random, coupon_void
 from couponsite.actors import Actor
 from webhooks.delivery import BACKOFF_MAX, webhook_endpoint_drain
@@ -29,21 +30,26 @@ def verified(endpoint, received) -> dict:
 
 
 def test_an_event_arrives_signed_with_the_feeds_id_type_and_data():
-    tenant = make_tenant()
+    partner, book = stocked_book()
     with receiving(Reply(200)) as receiver:
-        endpoint = endpoint_for(tenant.partner, receiver.url())
-        coupon = coupon_assign_random(partner=tenant.partner, book_id=tenant.book.pk, user_id="u1", actor=ACTOR)
+        endpoint = endpoint_for(partner, receiver.url())
+        coupon = coupon_assign_random(partner=partner, book_id=book.pk, user_id="u1", actor=ACTOR)
         fan_out_until(endpoint, 1)
 
         result = webhook_endpoint_drain(endpoint_id=endpoint.pk)
 
         assert (result.succeeded, result.failed_attempts) == (1, 0)
         [received] = receiver.received
-    [feed_event] = tenant.client.get("/api/v1/events").json()["results"]
+    [feed_event] = event_feed(partner=partner)
     payload = verified(endpoint, received)
-    assert payload == feed_event
-    assert payload["type"] == "coupon.assigned" and payload["data"]["code"] == coupon.code
-    assert received.headers["webhook-id"] == str(feed_event["id"])
+    assert payload == {
+        "id": feed_event.id,
+        "type": "coupon.assigned",
+        "created_at": snapshot_time(feed_event.created_at),
+        "data": feed_event.data,
+    }
+    assert payload["data"]["code"] == coupon.code and payload["data"]["user_id"] == "u1"
+    assert received.headers["webhook-id"] == str(feed_event.id)
     assert received.path == "/hooks" and received.headers["content-type"] == "application/json"
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempt_count, delivery.last_status_code) == (DeliveryStatus.SUCCEEDED, 1, 200)
