@@ -21,7 +21,7 @@ from api.views.coupons import (
 from api.views.events import EventViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
-from api.views.webhooks import WebhookViewSet
+from api.views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
 
 v1 = [
     path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
@@ -52,7 +52,7 @@ v1 = [
     path("webhooks/<uuid:webhook_id>/test", WebhookViewSet.as_view({"post": "send_test"}), name="webhook-test"),
     path(
         "webhooks/<uuid:webhook_id>/deliveries",
-        WebhookViewSet.as_view({"get": "deliveries"}),
+        WebhookDeliveryViewSet.as_view({"get": "deliveries"}),
         name="webhook-deliveries",
     ),
     path(

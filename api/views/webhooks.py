@@ -111,8 +111,6 @@ ATTEMPT = {
 
 
 class WebhookViewSet(PartnerViewSet):
-    pagination_class = NewestFirstCursorPagination
-
     @extend_schema(
         operation_id="webhooks_list",
         tags=TAG,
@@ -197,17 +195,6 @@ class WebhookViewSet(PartnerViewSet):
         return Response(TestDeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        operation_id="webhooks_deliveries",
-        tags=TAG,
-        summary="The endpoint's delivery attempts, newest first, a cursor page at a time",
-        responses={200: AttemptSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
-        examples=[schema.example("Attempts", [ATTEMPT])],
-    )
-    def deliveries(self, request: Request, webhook_id: uuid.UUID) -> Response:
-        page = self.paginate_queryset(webhook_attempts(endpoint=self._endpoint(webhook_id)))
-        return self.get_paginated_response(AttemptSerializer(page, many=True).data)
-
-    @extend_schema(
         operation_id="webhooks_rotate_secret",
         tags=TAG,
         summary="A new secret, shown once; the old one also signs for 24 hours",
@@ -222,3 +209,19 @@ class WebhookViewSet(PartnerViewSet):
 
     def _endpoint(self, webhook_id: uuid.UUID) -> WebhookEndpoint:
         return webhook_get(partner=self.partner, webhook_id=webhook_id)
+
+
+class WebhookDeliveryViewSet(PartnerViewSet):
+    pagination_class = NewestFirstCursorPagination
+
+    @extend_schema(
+        operation_id="webhooks_deliveries",
+        tags=TAG,
+        summary="The endpoint's delivery attempts, newest first, a cursor page at a time",
+        responses={200: AttemptSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
+        examples=[schema.example("Attempts", [ATTEMPT])],
+    )
+    def deliveries(self, request: Request, webhook_id: uuid.UUID) -> Response:
+        endpoint = webhook_get(partner=self.partner, webhook_id=webhook_id)
+        page = self.paginate_queryset(webhook_attempts(endpoint=endpoint))
+        return self.get_paginated_response(AttemptSerializer(page, many=True).data)
