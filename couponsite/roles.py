@@ -22,6 +22,7 @@ READ_ONLY = {
     "books": {"partner": ["view"], "book": ["view"]},
     "coupons": {"coupon": ["view"], "couponevent": ["view"]},
     "redemptions": {"redemption": ["view"]},
+    "webhooks": {"webhookendpoint": ["view"], "webhookdelivery": ["view"], "webhookattempt": ["view"]},
 }
 
 ROLES: dict[str, dict[str, dict[str, list[str]]]] = {
@@ -29,6 +30,12 @@ ROLES: dict[str, dict[str, dict[str, list[str]]]] = {
         "books": {"partner": ["view"], "book": ["view", "add", "change"]},
         "coupons": {"coupon": ["view", "add", "change"], "couponevent": ["view"]},
         "redemptions": {"redemption": ["view"]},
+        # "change" only opens the actions: retry a delivery, switch an endpoint off.
+        "webhooks": {
+            "webhookendpoint": ["view", "change"],
+            "webhookdelivery": ["view", "change"],
+            "webhookattempt": ["view"],
+        },
     },
     SUPPORT: READ_ONLY,
 }

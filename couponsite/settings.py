@@ -294,6 +294,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CouponStateEnum": "coupons.models.CouponState",
         "EventTypeEnum": "coupons.models.FEED_TYPE_NAMES",
+        "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
     },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key

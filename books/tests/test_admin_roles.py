@@ -25,6 +25,9 @@ def test_support_may_only_view():
         "coupons.view_coupon",
         "coupons.view_couponevent",
         "redemptions.view_redemption",
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
+        "webhooks.view_webhookattempt",
     }
 
 
@@ -41,6 +44,11 @@ def test_coupon_managers_manage_books_and_coupons_but_not_partners_or_keys():
         "coupons.change_coupon",
         "coupons.view_couponevent",
         "redemptions.view_redemption",
+        "webhooks.view_webhookendpoint",
+        "webhooks.change_webhookendpoint",
+        "webhooks.view_webhookdelivery",
+        "webhooks.change_webhookdelivery",
+        "webhooks.view_webhookattempt",
     }
 
 
@@ -53,5 +61,5 @@ def test_setup_roles_command_restores_edited_groups():
     call_command("setup_roles", stdout=out)
 
     assert out.getvalue() == "Groups set up: Coupon managers, Support.\n"
-    assert len(permissions_of(SUPPORT)) == 5
-    assert len(permissions_of(COUPON_MANAGERS)) == 9
+    assert len(permissions_of(SUPPORT)) == 8
+    assert len(permissions_of(COUPON_MANAGERS)) == 14
