@@ -49,7 +49,8 @@ RUN DJANGO_ENV=production \
     ALLOWED_HOSTS=build.invalid \
     DATABASE_URL=postgres://build@build.invalid:1/build \
     python manage.py collectstatic --no-input -v 0 \
- && python -m compileall -q /app
+ && python -m compileall -q /app \
+ && mkdir -p /app/var/exports && chown app:app /app/var/exports
 USER app
 EXPOSE 8000
 # /healthz answers 200 only when the database does; the script sends a Host

@@ -31,6 +31,21 @@ def _no_advisory_lock_left_behind(request, django_db_blocker):
     assert held == 0, f"{held} advisory locks still held after the suite"
 
 
+# The task queue's tables belong to procrastinate's unmanaged models, which a
+# transactional test's flush leaves alone: a job queued in one test would run
+# in the next.
+QUEUE_TABLES = "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, procrastinate_workers"
+
+
+@pytest.fixture(autouse=True)
+def _task_queue_emptied_after_the_test(request, django_db_blocker):
+    marker = request.node.get_closest_marker("django_db")
+    yield
+    if marker is not None and "queue" in (marker.kwargs.get("databases") or ()):
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {QUEUE_TABLES}")
+
+
 @pytest.fixture
 def actor() -> Actor:
     return Actor.api_key("testkey")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The two commands of the README, needing nothing but Python 3.11+.
 
-    python3 dev.py serve   # install, migrate, demo data, serve on 127.0.0.1:8000
+    python3 dev.py serve   # install, migrate, demo data, a queue worker, serve on 127.0.0.1:8000
     python3 dev.py test    # install, run the whole test suite (pytest args pass through)
     python3 dev.py stopdb  # stop the embedded PostgreSQL
 
@@ -11,8 +11,10 @@ a requirements file changed since the last install.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -60,7 +62,33 @@ def serve(args: list[str]) -> None:
     run(*manage, "migrate", "--no-input", env=env)
     run(*manage, "ensure_demo_data", env=env)
     address = args[0] if args else "127.0.0.1:8000"
-    os.execve(str(PYTHON), [str(PYTHON), "manage.py", "runserver", address], env)
+    # The task queue's worker (housekeeping, exports) beside the server, each
+    # in a process group of its own that this command stops as a whole on
+    # Ctrl-C or SIGTERM (runserver's reloader runs the server in a child).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    children = [
+        subprocess.Popen([*map(str, manage), "procrastinate", "worker"], cwd=ROOT, env=env, start_new_session=True),
+        subprocess.Popen([*map(str, manage), "runserver", address], cwd=ROOT, env=env, start_new_session=True),
+    ]
+    code = 130
+    try:
+        code = children[1].wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_groups(children)
+    sys.exit(code)
+
+
+def stop_groups(children: list[subprocess.Popen]) -> None:
+    for child in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 def ensure_chromium() -> None:

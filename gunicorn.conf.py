@@ -6,6 +6,7 @@ Every value can be overridden from the environment or the project's .env
 
 import multiprocessing
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -49,3 +50,24 @@ limit_request_field_size = 8190
 control_socket = os.environ.get(
     "GUNICORN_CONTROL_SOCKET", os.path.join(tempfile.gettempdir(), f"gunicorn-{bind.replace(':', '-')}.ctl")
 )
+
+# Prometheus metrics of all workers together (couponsite/metrics.py): each
+# worker writes its counts into files of the folder PROMETHEUS_MULTIPROC_DIR
+# and /metrics adds them up. The variable must be set before a worker imports
+# prometheus_client, which the hook below does (the app is not preloaded).
+# A previous run's files would be added to this run's counts: start from none.
+metrics_folder_made_here = None
+
+
+def on_starting(server):
+    global metrics_folder_made_here
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        metrics_folder_made_here = tempfile.mkdtemp(prefix="coupons-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_folder_made_here
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def on_exit(server):
+    if metrics_folder_made_here:
+        shutil.rmtree(metrics_folder_made_here, ignore_errors=True)

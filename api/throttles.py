@@ -22,6 +22,7 @@ from api.authentication import PartnerPrincipal
 from api.counters import CountersUnavailable, Rate, Window, counter_add, counter_reserve
 from couponsite.bounds import user_id_problem
 from couponsite.errors import ErrorCode, ServiceError
+from couponsite.metrics import count_throttled
 
 # Answers that reveal a code is wrong for this user: counted against them so
 # that codes cannot be enumerated through a partner's checkout.
@@ -88,6 +89,8 @@ class ApiKeyRateThrottle(throttling.BaseThrottle):
         allowed, remaining = LEASES.take(name, self.window, rate)
         if remaining is not None:
             request.rate_limit_headers = rate_limit_headers(rate=rate, remaining=remaining, window=self.window)
+        if not allowed:
+            count_throttled("api_rate")
         return allowed
 
     def wait(self) -> float | None:
@@ -134,7 +137,7 @@ class PartnerLookupBudget:
 
     def too_many(self, partner_id: int) -> exceptions.Throttled:
         window, _ = self._window(partner_id)
-        return _too_many(window, "Too many failed code look-ups from this partner; retry later.")
+        return _too_many(window, "partner_lookups", "Too many failed code look-ups from this partner; retry later.")
 
     def spend(self, partner: Any) -> bool:
         """Count one failed look-up of ``partner``; whether it passed the budget."""
@@ -195,7 +198,7 @@ def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
             if reserve:
                 PARTNER_BUDGET.refuse_if_spent(partner.pk)
                 if not counter_reserve(window, limit=rate.limit):
-                    raise _too_many(window)
+                    raise _too_many(window, "user_lookups")
             failed = False
             try:
                 return handler(view, request, *args, **kwargs)
@@ -207,7 +210,7 @@ def failed_lookups_limited(*, reserve: bool) -> Callable[[Handler], Handler]:
                     if past_budget:
                         raise PARTNER_BUDGET.too_many(partner.pk) from error
                     if past_limit:
-                        raise _too_many(window) from error
+                        raise _too_many(window, "user_lookups") from error
                 raise
             finally:
                 if reserve and not failed:
@@ -238,6 +241,7 @@ def failed_reads_limited(handler: Handler) -> Handler:
 
 
 def _too_many(
-    window: Window, detail: str = "Too many failed code look-ups for this user; retry later."
+    window: Window, limit: str, detail: str = "Too many failed code look-ups for this user; retry later."
 ) -> exceptions.Throttled:
+    count_throttled(limit)
     return exceptions.Throttled(wait=window.seconds_left(), detail=detail)

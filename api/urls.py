@@ -19,6 +19,7 @@ from api.views.coupons import (
     UserCouponViewSet,
 )
 from api.views.events import EventViewSet
+from api.views.exports import BookExportViewSet, ExportViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
 from api.views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
@@ -32,6 +33,9 @@ v1 = [
     path("books/<int:book_id>/coupons", BookCouponViewSet.as_view({"get": "list"}), name="book-coupons"),
     path("books/<int:book_id>/coupons/assign", BookAssignViewSet.as_view({"post": "assign"}), name="book-assign"),
     path("books/<int:book_id>/stats", BookStatsViewSet.as_view({"get": "retrieve"}), name="book-stats"),
+    path("books/<int:book_id>/exports", BookExportViewSet.as_view({"post": "create"}), name="book-exports"),
+    path("exports/<uuid:export_id>", ExportViewSet.as_view({"get": "retrieve"}), name="export"),
+    path("exports/<uuid:export_id>/download", ExportViewSet.as_view({"get": "download"}), name="export-download"),
     # Before coupons/<code>: "assign", "lock"... read as actions, not codes.
     path("coupons/assign", CouponViewSet.as_view({"post": "assign_random"}), name="coupon-assign-random"),
     path("coupons/assign/<str:code>", CouponCodeViewSet.as_view({"post": "assign_code"}), name="coupon-assign-code"),

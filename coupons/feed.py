@@ -27,7 +27,7 @@ from typing import Any
 from django.db import connection
 
 from books.models import Partner
-from coupons.models import FEED_ACTIONS, FEED_TYPES
+from coupons.event_types import FEED_ACTIONS, FEED_TYPES
 from couponsite.errors import InvalidInput
 
 FEED_PAGE_SIZE = 100

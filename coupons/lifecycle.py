@@ -28,6 +28,7 @@ from coupons.models import Coupon, CouponState
 from coupons.sort_keys import key_above_watermark_sql
 from couponsite.actors import Actor
 from couponsite.db import send_with_next
+from couponsite.metrics import count_transition
 from couponsite.request_ids import current_request_id
 
 if TYPE_CHECKING:
@@ -222,6 +223,7 @@ def coupon_transition(
     if before is not None:
         send_with_next(before[0], {**before[1], **parameters})
     send_with_next(sql.one_row_sql, parameters)
+    count_transition(sql.name)
 
 
 def queryset_sql(queryset: QuerySet, *, prefix: str) -> tuple[str, dict[str, Any]]:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 from django_fsm import transition
 
 if TYPE_CHECKING:
-    from coupons.models import Coupon, EventAction
+    from coupons.event_types import EventAction
+    from coupons.models import Coupon
 
 
 # What a transition writes besides the state: each field gets one of these.

@@ -11,6 +11,7 @@ from django_fsm import FSMField
 
 from books.codes import CODE_REGEX
 from books.models import Book, Partner
+from coupons.event_types import BOOK_ACTIONS, FEED_TYPES, EventAction
 from coupons.lifecycle_rows import Add, Clear, Effect, LifecycleRow, Param, RedrawSortKey
 from couponsite.bounds import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
@@ -21,45 +22,6 @@ class CouponState(models.TextChoices):
     LOCKED = "locked"
     REDEEMED = "redeemed"
     VOID = "void"
-
-
-class EventAction(models.TextChoices):
-    """What an audit event records: one per transition, named in the table
-    below, and the book-level records of bulk work and staff changes."""
-
-    ASSIGN = "assign"
-    LOCK = "lock"
-    UNLOCK = "unlock"
-    LOCK_EXPIRED = "lock_expired"
-    REDEEM = "redeem"
-    ROLLBACK = "rollback"
-    VOID = "void"
-    UNASSIGN = "unassign"
-    ASSIGNMENT_EXPIRED = "assignment_expired"
-    CODES_ADDED = "codes_added"
-    BOOK_UPDATED = "book_updated"
-    CODES_EXPORTED = "codes_exported"
-
-
-# The events feed's name of each action partners are told about (DESIGN.md,
-# "Events feed and webhooks"). An action missing here is an audit record only:
-# staff read it in the admin, partners never see it.
-FEED_TYPES: Mapping[str, str] = {
-    EventAction.ASSIGN: "coupon.assigned",
-    EventAction.LOCK: "coupon.locked",
-    EventAction.UNLOCK: "coupon.unlocked",
-    EventAction.LOCK_EXPIRED: "coupon.lock_expired",
-    EventAction.REDEEM: "coupon.redeemed",
-    EventAction.ROLLBACK: "coupon.redemption_rolled_back",
-    EventAction.UNASSIGN: "coupon.unassigned",
-    EventAction.ASSIGNMENT_EXPIRED: "coupon.assignment_expired",
-    EventAction.VOID: "coupon.voided",
-    EventAction.CODES_ADDED: "book.codes_added",
-}
-# Events of a whole book: no coupon, no states.
-BOOK_ACTIONS = frozenset({EventAction.CODES_ADDED, EventAction.BOOK_UPDATED, EventAction.CODES_EXPORTED})
-FEED_ACTIONS = {feed_type: action for action, feed_type in FEED_TYPES.items()}
-FEED_TYPE_NAMES = sorted(FEED_TYPES.values())
 
 
 RELEASE_LOCK: Mapping[str, Effect] = {"lock_id": Clear(), "locked_until": Clear()}

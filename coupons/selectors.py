@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date, datetime
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Count, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -91,10 +91,13 @@ def book_state_counts(*, book: Book) -> dict[str, int]:
     return Coupon.objects.filter(book=book).state_counts(now=timezone.now())
 
 
-def coupon_export_rows(*, book: Book, state: str | None = None) -> Iterator[tuple[str, str, str | None, object, int]]:
+def coupon_export_rows(
+    *, book: Book, state: str | None = None, database: str = DEFAULT_DB_ALIAS
+) -> Iterator[tuple[str, str, str | None, object, int]]:
     """The book's coupons as ``EXPORT_COLUMNS``, oldest first, streamed from a
-    server-side cursor; the state (and the ``state`` filter) as partners see it."""
-    coupons = coupon_list_for_book(book=book, state=state).with_effective_state(now=timezone.now())
+    server-side cursor on ``database``; the state (and the ``state`` filter) as
+    partners see it."""
+    coupons = coupon_list_for_book(book=book, state=state).using(database).with_effective_state(now=timezone.now())
     return coupons.values_list("code", "effective_state", "user_id", "assigned_at", "redemption_count").iterator(
         chunk_size=EXPORT_CHUNK
     )

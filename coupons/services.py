@@ -50,6 +50,7 @@ from couponsite.errors import (
     CouponVoid,
     InvalidInput,
 )
+from couponsite.metrics import count_transition
 
 # The clock, not the caller, ends a lock: an expiry found while serving a
 # request is recorded as the system's (the event still carries the request id).
@@ -161,6 +162,7 @@ def _assign_next(*, partner: Partner, book_id: int, user_id: str, actor: Actor) 
         assigned = send_with_next(ASSIGN_NEXT_SQL, {**parameters, **event_parameters(transition=ASSIGN, actor=actor)})
     if not assigned.rows:
         return book, None
+    count_transition(ASSIGN.name)
     coupon = coupon_from_row(assigned.rows[0])
     coupon.book = book
     return book, coupon
@@ -315,6 +317,7 @@ def locks_release_expired(*, actor: Actor | None = None, batch_size: int = 1000)
             due_sql, due_parameters = queryset_sql(due.values("id", "state")[:batch_size], prefix="due")
             cursor.execute(EXPIRE_LOCKS_SQL.format(due=due_sql), {**events, **due_parameters, "now": now})
             batch = cursor.rowcount
+            count_transition(EXPIRE_LOCKS.name, batch)
         released += batch
         if batch < batch_size:
             return released

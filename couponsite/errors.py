@@ -33,6 +33,7 @@ class ErrorCode(enum.StrEnum):
     COUPON_VOID = "coupon_void"
     COUPON_IN_USE = "coupon_in_use"
     REDEMPTION_ROLLED_BACK = "redemption_rolled_back"
+    EXPORT_NOT_READY = "export_not_ready"
     IDEMPOTENCY_KEY_IN_FLIGHT = "idempotency_key_in_flight"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
@@ -110,6 +111,12 @@ ERRORS: dict[ErrorCode, ErrorType] = {
         "Redemption rolled back",
         "The redemption was rolled back already.",
         "The redemption was rolled back already",
+    ),
+    ErrorCode.EXPORT_NOT_READY: ErrorType(
+        409,
+        "Export not ready",
+        "Download of an export that is not done (queued, running or failed), or whose file has expired.",
+        "The export is not done",
     ),
     ErrorCode.IDEMPOTENCY_KEY_IN_FLIGHT: ErrorType(
         409,
@@ -237,3 +244,7 @@ class ServiceUnavailable(ServiceError):
     """The database (or another service a request needs) did not answer in time."""
 
     code = ErrorCode.SERVICE_UNAVAILABLE
+
+
+class ExportNotReady(ServiceError):
+    code = ErrorCode.EXPORT_NOT_READY

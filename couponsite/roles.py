@@ -6,7 +6,10 @@ database whose groups were edited).
 Generating or uploading codes adds coupons, so it needs ``coupons.add_coupon``;
 voiding a coupon or releasing its lock changes it, so ``coupons.change_coupon``.
 The admin itself never edits a coupon's fields: those permissions only open
-the buttons and actions that call the services.
+the buttons and actions that call the services. Exports (whole books,
+redemptions, events: every end user's id in one file) need
+``exports.start_export``, which only coupon managers have, and every export
+is recorded.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ ROLES: dict[str, dict[str, dict[str, list[str]]]] = {
         "books": {"partner": ["view"], "book": ["view", "add", "change"]},
         "coupons": {"coupon": ["view", "add", "change"], "couponevent": ["view"]},
         "redemptions": {"redemption": ["view"]},
+        "exports": {"export": ["view", "start"]},
         # "change" only opens the actions: retry a delivery, switch an endpoint off.
         "webhooks": {
             "webhookendpoint": ["view", "change"],
@@ -37,6 +41,7 @@ ROLES: dict[str, dict[str, dict[str, list[str]]]] = {
             "webhookattempt": ["view"],
         },
     },
+    # Support reads one case at a time: no bulk file of every partner's user ids.
     SUPPORT: READ_ONLY,
 }
 

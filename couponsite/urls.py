@@ -3,6 +3,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from couponsite.health import Readiness, healthz
+from couponsite.metrics import metrics
 
 
 class SchemaAsJson(RedirectView):
@@ -13,6 +14,7 @@ class SchemaAsJson(RedirectView):
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", Readiness.as_view(), name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("", include("api.urls")),
     # The original service's addresses of its docs and schema.

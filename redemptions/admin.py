@@ -1,14 +1,12 @@
-"""Redemptions in the admin: read-only, filtered, exported as CSV; and the
-redemption parts of the book and coupon pages below (``extend_admin``).
+"""Redemptions in the admin: read-only and filtered (exported by the exports
+app); and the redemption parts of the book and coupon pages below
+(``extend_admin``).
 
 A rollback is a partner's call through the API (it gives a use back under the
 coupon's lock), not an edit here.
 """
 
 from __future__ import annotations
-
-import json
-from collections.abc import Callable
 
 from django.contrib import admin
 from django.db.models import Q, QuerySet
@@ -19,7 +17,6 @@ from books.models import Book
 from coupons.admin import book_codes, coupon_pages
 from coupons.models import Coupon
 from couponsite.admin_tools import ReadOnlyAdmin, ReadOnlyInline, extend_admin
-from couponsite.spreadsheet import csv_download
 from redemptions.models import Redemption
 from redemptions.selectors import redemptions_per_day
 
@@ -37,20 +34,6 @@ class RolledBackFilter(admin.SimpleListFilter):
         return queryset
 
 
-REDEMPTION_CSV_COLUMNS: list[tuple[str, Callable[[Redemption], object]]] = [
-    ("id", lambda r: r.pk),
-    ("created_at", lambda r: r.created_at.isoformat()),
-    ("code", lambda r: r.coupon.code),
-    ("book_id", lambda r: r.coupon.book_id),
-    ("book", lambda r: r.coupon.book.name),
-    ("partner", lambda r: r.coupon.book.partner.name),
-    ("user_id", lambda r: r.user_id),
-    ("metadata", lambda r: json.dumps(r.metadata, ensure_ascii=False, sort_keys=True)),
-    ("rolled_back_at", lambda r: r.rolled_back_at.isoformat() if r.rolled_back_at else ""),
-    ("rollback_reason", lambda r: r.rollback_reason),
-]
-
-
 @admin.register(Redemption)
 class RedemptionAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "coupon", "book", "user_id", "rolled_back_at"]
@@ -59,7 +42,8 @@ class RedemptionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     search_fields = ["=coupon__code"]  # shows the search box; the search itself is get_search_results
     search_help_text = "Exact code (any case) or exact user id."
-    actions = ["export_csv"]
+    # Exported by the exports app's action (a background job), for staff allowed to export.
+    actions: list[str] = []
 
     @admin.display(description="book", ordering="coupon__book__name")
     def book(self, redemption: Redemption) -> str:
@@ -72,14 +56,6 @@ class RedemptionAdmin(ReadOnlyAdmin):
         if not term:
             return queryset, False
         return queryset.filter(Q(coupon__code__iexact=term) | Q(user_id=term)), False
-
-    @admin.action(description="Export selected redemptions as CSV", permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Redemption]):
-        return csv_download(
-            queryset.select_related("coupon__book__partner").order_by("created_at"),
-            name="redemptions",
-            columns=REDEMPTION_CSV_COLUMNS,
-        )
 
 
 class RedemptionInline(ReadOnlyInline):

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection, transaction
 
-from coupons.models import FEED_ACTIONS, FEED_TYPES
+from coupons.event_types import FEED_ACTIONS, FEED_TYPES
 from webhooks.models import WebhookDelivery, WebhookEndpoint
 
 FAN_OUT_BATCH = 1000

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from books.models import Partner
 from books.services import UNCHANGED, Unchanged
-from coupons.models import FEED_TYPES
+from coupons.event_types import FEED_TYPES
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOKS_PER_PARTNER_MAX
 from couponsite.errors import InvalidInput
 from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint

@@ -20,6 +20,7 @@ from coupons.services import coupon_assign_random
 from couponsite import errors
 from couponsite.actors import Actor
 from couponsite.errors import ERRORS
+from exports.services import export_book_codes_start
 from redemptions.services import coupon_redeem
 from webhooks.services import webhook_create
 
@@ -43,6 +44,7 @@ def test_options_answers_on_every_route(tenant, route):
         "user_id": "u1",
         "redemption_id": str(uuid.uuid4()),
         "webhook_id": str(uuid.uuid4()),
+        "export_id": str(uuid.uuid4()),
     }
     response = tenant.client.options(_path(route, values))
     assert response.status_code == 200, response.content[:300]
@@ -84,8 +86,9 @@ def owner(db) -> tuple[Tenant, dict[str, str]]:
     code = coupon_assign_random(partner=owner.book.partner, book_id=owner.book.pk, user_id="u1", actor=ACTOR).code
     _, redemption = coupon_redeem(partner=owner.partner, code=code, user_id="u1", actor=ACTOR)
     webhook = webhook_create(partner=owner.partner, url="http://127.0.0.1:8001/owner", event_types=[])
+    export = export_book_codes_start(book=owner.book, actor=ACTOR, for_people=False)
     values = {"book_id": str(owner.book.pk), "code": code, "redemption_id": str(redemption.pk)}
-    return owner, {**values, "webhook_id": str(webhook.pk)}
+    return owner, {**values, "webhook_id": str(webhook.pk), "export_id": str(export.pk)}
 
 
 MISSING = {
@@ -93,6 +96,7 @@ MISSING = {
     "code": "NO-SUCH-CODE",
     "redemption_id": str(uuid.uuid4()),
     "webhook_id": str(uuid.uuid4()),
+    "export_id": str(uuid.uuid4()),
 }
 OWNED_CASES = [
     (route, method)

@@ -6,13 +6,17 @@ fails here before a reader finds out."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.db import connections
+from procrastinate.contrib.django import app
 
 from books.services import api_key_issue, partner_create
 
@@ -21,6 +25,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(settings.BASE_DIR)
 TOUR_HEADING = "## Tour"
 TEASER_HEADING = "## Try the API"
+EXPORTS_HEADING = "## Exports"
 
 
 def bash_block(document: Path, heading: str) -> str:
@@ -88,3 +93,39 @@ def test_the_readme_teaser_runs_as_written(live_server, tmp_path):
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r'"results":\s*\[', result.stdout), result.stdout
+
+
+def _queue_worker() -> None:
+    connections.close_all()  # the parent's connections are not ours to use
+    with app.replace_connector(app.connector.get_worker_connector()) as worker:
+        worker.run_worker(wait=True, listen_notify=False, fetch_job_polling_interval=0.2)
+
+
+def stop(worker: multiprocessing.Process) -> None:
+    """SIGTERM, as a deployment stops a worker; SIGKILL if it has not stopped in
+    10 s (a child forked beside the live server's thread may inherit a lock
+    that thread held), so that no process of the test outlives it."""
+    os.kill(worker.pid, signal.SIGTERM)
+    worker.join(timeout=10)
+    if worker.is_alive():
+        worker.kill()
+        worker.join()
+
+
+@pytest.mark.django_db(transaction=True, databases=["default", "queue"])
+def test_the_export_example_runs_after_the_tour_as_written(live_server, tmp_path, settings):
+    settings.EXPORT_DIR = tmp_path / "exports"
+    script = bash_block(ROOT / "docs" / "api.md", TOUR_HEADING) + bash_block(ROOT / "docs" / "api.md", EXPORTS_HEADING)
+    connections.close_all()
+    worker = multiprocessing.get_context("fork").Process(target=_queue_worker)
+    worker.start()
+    try:
+        result = run_in_bash(script, base=live_server.url, key=new_partner_key("Docs exports"), cwd=tmp_path)
+    finally:
+        stop(worker)
+
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(r'"status":"done","rows":1000\b', output), output
+    assert re.search(r"^code,state,user_id,assigned_at,redemption_count$", output, re.MULTILINE), output
+    assert len((tmp_path / "tour.csv").read_text().splitlines()) == 1001

@@ -245,6 +245,7 @@ def test_an_event_with_the_lower_id_but_the_later_transaction_is_not_skipped():
     assert early.error is None and slow.error is None
 
 
+@pytest.mark.races
 def test_a_poller_following_after_sees_every_event_once_under_concurrent_writers():
     tenant = make_tenant()
     post(tenant.client, f"/api/v1/books/{tenant.book.pk}/codes/generate", {"count": 60})

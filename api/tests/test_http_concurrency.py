@@ -12,7 +12,7 @@ from couponsite.actors import Actor
 from couponsite.tests.racing import race
 from redemptions.models import Redemption
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.races, pytest.mark.django_db(transaction=True)]
 
 
 def test_no_coupon_is_assigned_twice(live_server):

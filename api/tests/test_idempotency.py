@@ -164,6 +164,7 @@ def _waiting_for_advisory_lock() -> bool:
         return cursor.fetchone()[0] > 0
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_a_retry_while_the_first_runs_is_in_flight_then_replayed(live_server):
     tenant = make_tenant()

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from api.tests.conftest import make_tenant
 from coupons.services import coupon_assign_random
 from couponsite.actors import Actor
+from exports.services import export_book_codes_start
 from redemptions.services import coupon_redeem
 from webhooks.services import webhook_create
 
@@ -49,12 +50,14 @@ def real(db) -> dict:
     ]
     _, redemption = coupon_redeem(partner=tenant.partner, code=held[0], user_id=HOLDER, actor=actor)
     webhook = webhook_create(partner=tenant.partner, url="http://127.0.0.1:8001/hooks", event_types=[])
+    export = export_book_codes_start(book=tenant.book, actor=actor, for_people=False)
     yield {
         "headers": {"Authorization": f"Api-Key {tenant.key}"},
         "path": {
             "book_id": st.just(tenant.book.pk),
             "code": st.sampled_from([c.code for c in tenant.coupons()]),
             "redemption_id": st.just(str(redemption.pk)),
+            "export_id": st.just(str(export.pk)),
             "user_id": st.just(HOLDER),
             "webhook_id": st.just(str(webhook.pk)),
         },

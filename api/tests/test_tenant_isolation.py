@@ -23,6 +23,8 @@ from api.tests.conftest import Tenant, assert_problem, make_tenant
 from coupons.models import Coupon, CouponEvent
 from coupons.services import coupon_assign_random, coupon_lock
 from couponsite.actors import Actor
+from exports.models import Export
+from exports.services import export_book_codes_start
 from redemptions.models import Redemption
 from redemptions.services import coupon_redeem
 from webhooks.models import WebhookEndpoint
@@ -30,7 +32,7 @@ from webhooks.services import webhook_create
 
 PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 # Path parameters naming a partner's own object: another partner's is a 404.
-OWNED = {"book_id", "code", "redemption_id", "webhook_id"}
+OWNED = {"book_id", "code", "redemption_id", "webhook_id", "export_id"}
 # A user_id path parameter is in the caller's own namespace (user ids are opaque
 # strings each partner chooses): the victim's value names nothing of theirs, so
 # the answer must simply show none of their data.
@@ -82,12 +84,14 @@ class Victim:
     lock_id: str
     redemption_id: str
     webhook_id: str
+    export_id: str
 
     def value(self, parameter: str) -> str:
         values = {
             "book_id": str(self.tenant.book.pk),
             "code": self.locked_code,
             "redemption_id": self.redemption_id,
+            "export_id": self.export_id,
             "user_id": VICTIM,
             "webhook_id": self.webhook_id,
         }
@@ -118,6 +122,7 @@ class Victim:
             self.lock_id,
             self.tenant.api_key.prefix,
             self.webhook_id,
+            self.export_id,
             "/victim",
             *codes,
         ]
@@ -132,6 +137,7 @@ class Victim:
             "redemptions": list(Redemption.objects.filter(coupon__partner=partner).values("id", "rolled_back_at")),
             "idempotency_keys": IdempotencyKey.objects.filter(partner=partner).count(),
             "webhooks": list(WebhookEndpoint.objects.filter(partner=partner).values()),
+            "exports": list(Export.objects.filter(partner=partner).values("id", "status")),
         }
 
 
@@ -144,12 +150,14 @@ def victim(db) -> Victim:
     redeemed = coupon_assign_random(partner=tenant.book.partner, book_id=tenant.book.pk, user_id=VICTIM, actor=actor)
     _, redemption = coupon_redeem(partner=tenant.partner, code=redeemed.code, user_id=VICTIM, actor=actor)
     webhook = webhook_create(partner=tenant.partner, url="http://127.0.0.1:8001/victim", event_types=[])
+    export = export_book_codes_start(book=tenant.book, actor=actor, for_people=False)
     return Victim(
         tenant=tenant,
         locked_code=locked.code,
         lock_id=str(locked.lock_id),
         redemption_id=str(redemption.pk),
         webhook_id=str(webhook.pk),
+        export_id=str(export.pk),
     )
 
 

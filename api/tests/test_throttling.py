@@ -92,12 +92,14 @@ def _count_in_a_race(times: int) -> list[int]:
     return race(lambda i: counter_add(window, fall_back_to_database=False), times=times, workers=16)
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_database_counter_is_atomic_under_a_race():
     results = _count_in_a_race(200)
     assert sorted(results) == list(range(1, 201))
 
 
+@pytest.mark.races
 @pytest.mark.skipif(not redis_available(), reason="no Redis at 127.0.0.1:6379")
 @pytest.mark.django_db(transaction=True)
 @override_settings(REDIS_URL=REDIS_URL)
@@ -106,6 +108,7 @@ def test_redis_counter_is_atomic_under_a_race():
     assert sorted(results) == list(range(1, 201))
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_guesses_cannot_exceed_the_failed_lookup_limit(live_server):
     tenant = make_tenant()
@@ -119,6 +122,7 @@ def test_concurrent_guesses_cannot_exceed_the_failed_lookup_limit(live_server):
     assert statuses.count(429) == 20
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 @override_settings(FAILED_LOOKUP_PARTNER_LIMIT="12/min")
 def test_concurrent_reads_of_unknown_codes_cannot_exceed_the_partners_budget(live_server):
@@ -132,6 +136,7 @@ def test_concurrent_reads_of_unknown_codes_cannot_exceed_the_partners_budget(liv
     assert statuses.count(429) == 28
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 @override_settings(API_RATE_LEASE=10)
 def test_leased_requests_never_let_more_than_the_limit_through_across_processes():

@@ -8,8 +8,8 @@ from rest_framework.response import Response
 
 from api import schema
 from api.views.base import PartnerViewSet
+from coupons.event_types import FEED_TYPE_NAMES
 from coupons.feed import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX, FeedEvent, event_feed
-from coupons.models import FEED_TYPE_NAMES
 from couponsite.bounds import ID_MAX
 
 

@@ -11,7 +11,7 @@ from api import schema
 from api.idempotency import idempotent
 from api.pagination import NewestFirstCursorPagination
 from api.views.base import PartnerViewSet
-from coupons.models import FEED_TYPE_NAMES
+from coupons.event_types import FEED_TYPE_NAMES
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOK_URL_MAX_LENGTH
 from couponsite.errors import ErrorCode
 from webhooks.models import DeliveryStatus, WebhookEndpoint

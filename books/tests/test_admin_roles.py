@@ -31,7 +31,7 @@ def test_support_may_only_view():
     }
 
 
-def test_coupon_managers_manage_books_and_coupons_but_not_partners_or_keys():
+def test_coupon_managers_manage_books_and_coupons_and_export_but_not_partners_or_keys():
     roles_sync()
 
     assert permissions_of(COUPON_MANAGERS) == {
@@ -44,6 +44,8 @@ def test_coupon_managers_manage_books_and_coupons_but_not_partners_or_keys():
         "coupons.change_coupon",
         "coupons.view_couponevent",
         "redemptions.view_redemption",
+        "exports.view_export",
+        "exports.start_export",
         "webhooks.view_webhookendpoint",
         "webhooks.change_webhookendpoint",
         "webhooks.view_webhookdelivery",
@@ -62,4 +64,4 @@ def test_setup_roles_command_restores_edited_groups():
 
     assert out.getvalue() == "Groups set up: Coupon managers, Support.\n"
     assert len(permissions_of(SUPPORT)) == 8
-    assert len(permissions_of(COUPON_MANAGERS)) == 14
+    assert len(permissions_of(COUPON_MANAGERS)) == 16

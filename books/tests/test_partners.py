@@ -24,6 +24,7 @@ def test_a_name_taken_in_another_case_is_a_field_error():
     assert raised.value.errors == [{"field": "name", "detail": "A partner with this name exists already."}]
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_racing_creations_of_one_name_make_one_partner_and_clean_refusals():
     results = race(lambda i: partner_create(name="Acme" if i % 2 else "acme"), times=12)

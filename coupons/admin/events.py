@@ -1,9 +1,7 @@
-"""The audit trail in the admin: read, filtered and exported, never changed."""
+"""The audit trail in the admin: read and filtered, never changed (exported
+by the exports app)."""
 
 from __future__ import annotations
-
-import json
-from collections.abc import Callable
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -12,24 +10,6 @@ from django.http import HttpRequest
 from coupons.models import CouponEvent
 from couponsite.actors import ActorKind
 from couponsite.admin_tools import ReadOnlyAdmin
-from couponsite.spreadsheet import csv_download
-
-EVENT_CSV_COLUMNS: list[tuple[str, Callable[[CouponEvent], object]]] = [
-    ("id", lambda e: e.pk),
-    ("created_at", lambda e: e.created_at.isoformat()),
-    ("code", lambda e: e.coupon.code if e.coupon else ""),
-    ("book_id", lambda e: e.book_id),
-    ("action", lambda e: e.action),
-    ("from_state", lambda e: e.from_state),
-    ("to_state", lambda e: e.to_state),
-    ("user_id", lambda e: e.user_id),
-    ("actor_kind", lambda e: e.actor_kind),
-    ("actor_id", lambda e: e.actor_id),
-    ("request_id", lambda e: e.request_id),
-    ("redemption_id", lambda e: e.redemption_id),
-    ("partner_id", lambda e: e.partner_id),
-    ("data", lambda e: json.dumps(e.data, sort_keys=True) if e.data is not None else ""),
-]
 
 
 class ActorKindFilter(admin.SimpleListFilter):
@@ -67,10 +47,5 @@ class CouponEventAdmin(ReadOnlyAdmin):
     ordering = ["-id"]  # newest first, straight off the primary key
     search_fields = ["=coupon__code"]
     search_help_text = "Exact code (any case)."
-    actions = ["export_csv"]
-
-    @admin.action(description="Export selected events as CSV", permissions=["view"])
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[CouponEvent]):
-        return csv_download(
-            queryset.select_related("coupon").order_by("id"), name="coupon-events", columns=EVENT_CSV_COLUMNS
-        )
+    # Exported by the exports app's action (a background job), for staff allowed to export.
+    actions: list[str] = []

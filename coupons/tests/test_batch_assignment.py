@@ -123,6 +123,7 @@ def test_a_thousand_users_take_one_advisory_lock(actor):
     assert sum(isinstance(r, Coupon) for r in results) == BATCH_USERS_MAX
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_batches_racing_single_assignments_keep_every_limit_exact(actor):
     """100 users, limit 2, each asked for 4 times (two batches, two singles,
@@ -156,6 +157,7 @@ def test_batches_racing_single_assignments_keep_every_limit_exact(actor):
     assert_audit_trail_matches_the_coupons(book)
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_batches_racing_single_assignments_hand_out_each_code_once(actor):
     book = BookFactory()

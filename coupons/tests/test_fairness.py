@@ -110,7 +110,7 @@ def test_coupons_returned_by_unassign_or_expiry_are_drawn_as_often_as_any_other(
     actor = Actor.system("fairness-test")
     for b in range(BOOKS):
         book = BookFactory(assignment_ttl_seconds=60)
-        codes_import(book=book, codes=[f"R{b}-{i}" for i in range(CODES_PER_BOOK)])
+        codes_import(actor=OPERATOR, book=book, codes=[f"R{b}-{i}" for i in range(CODES_PER_BOOK)])
         drawn = [
             coupon_assign_random(partner=book.partner, book_id=book.pk, user_id=f"u{i}", actor=actor) for i in range(4)
         ]

@@ -104,6 +104,7 @@ def test_adding_more_codes_than_the_room_above_the_watermark_holds_rekeys_the_bo
     assert all(after[coupon_id] != key for coupon_id, key in before.items())
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_new_keys_overtaken_by_assignments_during_the_load_are_drawn_again():
     book = BookFactory()
@@ -124,6 +125,7 @@ def test_new_keys_overtaken_by_assignments_during_the_load_are_drawn_again():
     assert min(new_keys(book, old)) > handed_out
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_a_load_holds_the_books_codes_lock_until_it_commits():
     book = BookFactory()

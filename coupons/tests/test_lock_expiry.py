@@ -47,6 +47,7 @@ def test_release_writes_state_back_with_one_event_and_leaves_live_locks(actor):
     assert (event.actor_kind, event.actor_id) == ("system", "release_expired_locks")
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_two_releases_at_the_same_moment_write_each_event_once(actor):
     coupons = [locked_coupon(actor)[0] for _ in range(30)]

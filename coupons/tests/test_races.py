@@ -17,7 +17,7 @@ from couponsite.errors import (
 )
 from couponsite.tests.racing import race
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.races, pytest.mark.django_db(transaction=True)]
 ACTOR = Actor.api_key("racer")
 THREADS = 24
 

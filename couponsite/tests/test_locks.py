@@ -33,6 +33,7 @@ def test_keys_differ_by_kind_and_parts():
     assert all(-(2**63) <= key < 2**63 for key in keys)
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_a_second_transaction_waits_until_the_first_commits():
     order = []

@@ -75,6 +75,7 @@ def test_the_set_based_expiry_writes_one_event_per_released_lock():
     assert_audit_trail_matches_the_coupons(book)
 
 
+@pytest.mark.races
 @pytest.mark.django_db(transaction=True)
 def test_racing_paths_keep_the_trail_whole():
     book = BookFactory(max_redemptions_per_coupon=2, max_codes_per_user=None)

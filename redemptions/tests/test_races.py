@@ -16,7 +16,7 @@ from couponsite.tests.racing import race
 from redemptions.models import Redemption
 from redemptions.services import coupon_redeem
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.races, pytest.mark.django_db(transaction=True)]
 ACTOR = Actor.api_key("racer")
 THREADS = 24
 

@@ -17,7 +17,7 @@ from couponsite.errors import ServiceError
 from redemptions.models import Redemption
 from redemptions.services import coupon_redeem
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.races, pytest.mark.django_db(transaction=True)]
 PROCESSES = 4
 ACTOR = Actor.api_key("processes")
 

@@ -9,7 +9,7 @@ from couponsite.errors import ServiceError
 class Command(BaseCommand):
     help = (
         "Write back every coupon lock past its time (state assigned, one lock_expired event each). "
-        "Idempotent, and safe to run from cron every minute while traffic runs."
+        "Idempotent and safe while traffic runs; the task queue's workers run it every minute."
     )
 
     def add_arguments(self, parser) -> None:

@@ -1,0 +1,20 @@
+"""Periodic housekeeping of coupons, run by the queue's workers."""
+
+from __future__ import annotations
+
+from procrastinate.contrib.django import app
+
+from coupons.services import assignments_release_expired, locks_release_expired
+from couponsite.actors import Actor
+
+
+@app.periodic(cron="* * * * *")
+@app.task(queueing_lock="release_expired_locks")
+def release_expired_locks(timestamp: int) -> int:
+    return locks_release_expired(actor=Actor.system("release_expired_locks"))
+
+
+@app.periodic(cron="* * * * *")
+@app.task(queueing_lock="release_expired_assignments")
+def release_expired_assignments(timestamp: int) -> int:
+    return assignments_release_expired(actor=Actor.system("release_expired_assignments"))
