@@ -217,3 +217,15 @@ def webhook_endpoints_to_drain() -> list[Any]:
     """The ids of the endpoints a periodic job should drain: every active one
     (its fan-out finds new events; an idle drain costs two short queries)."""
     return list(WebhookEndpoint.objects.filter(is_active=True).order_by("id").values_list("id", flat=True))
+
+
+FINISHED_DELIVERIES_KEPT = timedelta(days=30)
+
+
+def webhook_deliveries_purge(*, now: datetime, kept: timedelta = FINISHED_DELIVERIES_KEPT) -> int:
+    """Delete the deliveries (and their attempts) that ended more than ``kept``
+    ago; pending ones stay whatever their age. How many were deleted."""
+    _, by_model = WebhookDelivery.objects.filter(
+        status__in=[DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED], finished_at__lt=now - kept
+    ).delete()
+    return by_model.get(WebhookDelivery._meta.label, 0)

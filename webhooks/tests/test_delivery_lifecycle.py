@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from coupons.feed import event_feed
 from coupons.services import coupon_void
 from couponsite.actors import Actor
-from webhooks.delivery import DISABLE_AFTER, LEASE, webhook_endpoint_drain
+from webhooks.delivery import DISABLE_AFTER, LEASE, webhook_deliveries_purge, webhook_endpoint_drain
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
     webhook_delivery_retry,
@@ -191,3 +191,19 @@ def test_staff_disable_an_endpoint_with_a_reason_and_its_deliveries_wait():
     endpoint.refresh_from_db()
     assert (endpoint.is_active, endpoint.disabled_reason) == (False, "Partner asked by phone")
     assert WebhookDelivery.objects.get().status == DeliveryStatus.PENDING
+
+
+def test_finished_deliveries_are_purged_after_30_days_and_pending_ones_stay():
+    partner, _ = stocked_book()
+    clock = Clock()
+    with receiving(Reply(200)) as receiver:
+        endpoint = endpoint_for(partner, receiver.url())
+        webhook_send_test(endpoint=endpoint, now=clock())
+        webhook_endpoint_drain(endpoint_id=endpoint.pk, clock=clock)
+    waiting = webhook_send_test(endpoint=endpoint, now=clock())
+
+    assert webhook_deliveries_purge(now=clock.now + timedelta(days=29)) == 0
+    assert webhook_deliveries_purge(now=clock.now + timedelta(days=31)) == 1
+
+    assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [waiting.pk]
+    assert not WebhookAttempt.objects.exists()
