@@ -174,6 +174,10 @@ def _record(
     if status_code is not None and not succeeded and not error:
         error = f"HTTP {status_code}" + (" (redirects are not followed)" if 300 <= status_code < 400 else "")
     with transaction.atomic():
+        # Locked, so that the endpoint (and with it the delivery) cannot be
+        # deleted before the attempt is written; gone already: nothing to record.
+        if not WebhookDelivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+            return succeeded
         WebhookAttempt.objects.create(
             delivery=delivery,
             endpoint_id=delivery.endpoint_id,

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -22,6 +23,7 @@ from couponsite.actors import Actor
 from webhooks.delivery import DISABLE_AFTER, LEASE, webhook_deliveries_purge, webhook_endpoint_drain
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
+    webhook_delete,
     webhook_delivery_retry,
     webhook_endpoint_disable,
     webhook_rotate_secret,
@@ -207,3 +209,27 @@ def test_finished_deliveries_are_purged_after_30_days_and_pending_ones_stay():
 
     assert list(WebhookDelivery.objects.values_list("pk", flat=True)) == [waiting.pk]
     assert not WebhookAttempt.objects.exists()
+
+
+def test_an_endpoint_deleted_while_its_delivery_is_on_the_wire_ends_the_drain_quietly():
+    partner, _ = stocked_book()
+    with receiving(Reply(200, delay=30)) as receiver:
+        endpoint = endpoint_for(partner, receiver.url())
+        webhook_send_test(endpoint=endpoint)
+        outcome = {}
+
+        def drain() -> None:
+            try:
+                outcome["result"] = webhook_endpoint_drain(endpoint_id=endpoint.pk)
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=drain)
+        thread.start()
+        assert receiver.arrived.wait(30)
+        webhook_delete(endpoint=endpoint)
+        receiver.release.set()
+        thread.join(30)
+
+    assert outcome["result"].succeeded == 1
+    assert not WebhookDelivery.objects.exists() and not WebhookAttempt.objects.exists()
