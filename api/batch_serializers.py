@@ -7,16 +7,17 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from api.serializers import CouponSerializer, rendered, user_id_field
+from api.fields import USER_ID_SCHEMA, user_id_field
+from api.serializers import CouponSerializer, rendered
 from coupons.models import Coupon
-from couponsite.bounds import BATCH_USERS_MAX, USER_ID_MAX_LENGTH
+from couponsite.bounds import BATCH_USERS_MAX
 from couponsite.errors import ERRORS, ErrorCode
 
 
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH},
+        "items": USER_ID_SCHEMA,
         "minItems": 1,
         "maxItems": BATCH_USERS_MAX,
         "uniqueItems": True,

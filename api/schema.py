@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import OpenApiAuthenticationExtension, OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
 
@@ -25,6 +25,16 @@ class PartnerAPIKeyScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": "`Api-Key <key>`; a key comes from `python manage.py create_partner NAME` or the admin.",
         }
+
+
+class StrictCharFieldPattern(OpenApiSerializerFieldExtension):
+    """A strict string says in the schema which characters it takes."""
+
+    target_class = "api.fields.StrictCharField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: str) -> dict[str, Any]:
+        mapped = auto_schema._map_serializer_field(self.target, direction, bypass_extensions=True)
+        return {**mapped, "pattern": self.target.schema_pattern}
 
 
 class FieldErrorSerializer(serializers.Serializer):

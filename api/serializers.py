@@ -14,7 +14,18 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from books.codes import CUSTOM_CHARSET_LENGTH
+from api.fields import (
+    NON_BLANK_TEXT_REGEX,
+    MetadataField,
+    SafeDateTimeField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    StrictUUIDField,
+    WholeNumberQueryField,
+    user_id_field,
+)
+from books.codes import CHARSET_REGEX, CODE_REGEX, CUSTOM_CHARSET_LENGTH, PATTERN_REGEX
 from coupons.models import Coupon, CouponEvent, CouponState
 from couponsite.actors import ActorKind
 from couponsite.bounds import (
@@ -28,61 +39,26 @@ from couponsite.bounds import (
     NAME_MAX_LENGTH,
     REASON_MAX_LENGTH,
     STATS_DAYS_MAX,
-    USER_ID_MAX_LENGTH,
-    metadata_problem,
-    user_id_problem,
 )
 from redemptions.models import Redemption
 
 
-class SafeDateTimeField(serializers.DateTimeField):
-    """A date-time whose conversion to UTC may leave the calendar (year 1 at
-    +14:00) is invalid input, not a server error."""
-
-    def to_internal_value(self, value: Any) -> datetime:
-        try:
-            return super().to_internal_value(value)
-        except OverflowError:
-            self.fail("invalid", format="ISO 8601")
+def limit_field(**kwargs: Any) -> StrictIntegerField:
+    return StrictIntegerField(min_value=1, max_value=LIMIT_MAX, allow_null=True, **kwargs)
 
 
-@extend_schema_field({"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH})
-class UserIdField(serializers.Field):
-    """The partner's own id of its end user: a JSON string of 1 to 128
-    characters, opaque to us. Anything else (a number, a boolean, an object)
-    is refused, never converted: the rule is ``couponsite.bounds``'s."""
-
-    def to_internal_value(self, data: Any) -> str:
-        problem = user_id_problem(data)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return data
-
-    def to_representation(self, value: str) -> str:
-        return value
-
-
-def user_id_field(**kwargs: Any) -> UserIdField:
-    return UserIdField(help_text="Your own id of the end user: 1 to 128 characters, opaque to us.", **kwargs)
-
-
-def limit_field(**kwargs: Any) -> serializers.IntegerField:
-    return serializers.IntegerField(min_value=1, max_value=LIMIT_MAX, allow_null=True, **kwargs)
-
-
-class MetadataField(serializers.DictField):
-    def to_internal_value(self, data: Any) -> dict:
-        problem = metadata_problem(data)
-        if problem:
-            raise serializers.ValidationError(problem)
-        return data
-
-
-METADATA_HELP = "Your own data: a JSON object of at most 4 KB. A PATCH replaces the whole object."
+METADATA_HELP = (
+    "Your own data: a JSON object of at most 4 KB of UTF-8 JSON, with no NUL character in any key or string. "
+    "A PATCH replaces the whole object."
+)
 CHARSET_HELP = (
     "What '#' draws from: `unambiguous` (the default: 23456789ABCDEFGHJKMNPQRSTUVWXYZ), `numeric`, `alphabetic` "
     "(A-Z), `alphanumeric` (0-9 A-Z), or 10 to 64 characters of your own (A-Z a-z 0-9 - _), distinct in any case."
 )
+
+
+def charset_field(**kwargs: Any) -> StrictCharField:
+    return StrictCharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, schema_pattern=CHARSET_REGEX, **kwargs)
 
 
 TTL_HELP = (
@@ -92,13 +68,13 @@ TTL_HELP = (
 
 
 class BookWriteSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=NAME_MAX_LENGTH)
-    description = serializers.CharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    name = StrictCharField(max_length=NAME_MAX_LENGTH, schema_pattern=NON_BLANK_TEXT_REGEX)
+    description = StrictCharField(max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
     max_codes_per_user = limit_field(required=False, help_text="Coupons one user may hold; null means unlimited.")
     max_redemptions_per_coupon = limit_field(
         required=False, help_text="1 (the default) for single use; more, or null for unlimited, for gift cards."
     )
-    assignment_ttl_seconds = serializers.IntegerField(
+    assignment_ttl_seconds = StrictIntegerField(
         min_value=ASSIGNMENT_TTL_SECONDS_MIN,
         max_value=ASSIGNMENT_TTL_SECONDS_MAX,
         allow_null=True,
@@ -107,11 +83,14 @@ class BookWriteSerializer(serializers.Serializer):
     )
     valid_from = SafeDateTimeField(allow_null=True, required=False)
     valid_until = SafeDateTimeField(allow_null=True, required=False)
-    code_pattern = serializers.CharField(
-        max_length=CODE_MAX_LENGTH, required=False, help_text="Default pattern for generation; '#' is random."
+    code_pattern = StrictCharField(
+        max_length=CODE_MAX_LENGTH,
+        required=False,
+        schema_pattern=PATTERN_REGEX,
+        help_text="Default pattern for generation; '#' is random.",
     )
-    charset = serializers.CharField(max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=CHARSET_HELP)
-    is_active = serializers.BooleanField(required=False)
+    charset = charset_field(help_text=CHARSET_HELP)
+    is_active = StrictBooleanField(required=False)
     metadata = MetadataField(required=False, help_text=METADATA_HELP)
 
 
@@ -125,7 +104,7 @@ class BookCountsSerializer(serializers.Serializer):
 
 
 class StatsQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(
+    days = WholeNumberQueryField(
         min_value=1, max_value=STATS_DAYS_MAX, default=30, help_text="How many UTC days, today included."
     )
 
@@ -168,13 +147,14 @@ class BookDetailSerializer(BookSerializer):
 
 
 class CodesGenerateSerializer(serializers.Serializer):
-    count = serializers.IntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
-    pattern = serializers.CharField(
-        max_length=CODE_MAX_LENGTH, required=False, help_text="Defaults to the book's code_pattern."
+    count = StrictIntegerField(min_value=1, max_value=CODES_PER_REQUEST_MAX)
+    pattern = StrictCharField(
+        max_length=CODE_MAX_LENGTH,
+        required=False,
+        schema_pattern=PATTERN_REGEX,
+        help_text="Defaults to the book's code_pattern.",
     )
-    charset = serializers.CharField(
-        max_length=CUSTOM_CHARSET_LENGTH[1], required=False, help_text=f"Defaults to the book's charset. {CHARSET_HELP}"
-    )
+    charset = charset_field(help_text=f"Defaults to the book's charset. {CHARSET_HELP}")
 
 
 class CodeListField(serializers.ListField):
@@ -186,10 +166,17 @@ class CodeListField(serializers.ListField):
         return list(data)
 
 
+@extend_schema_field({"type": "string", "pattern": CODE_REGEX})
+class CodeRowField(serializers.CharField):
+    """The schema of an upload's row: the rows a ``CodeListField`` takes (the
+    import checks them and lists the bad ones, blank ones too)."""
+
+
 class CodesUploadJSONSerializer(serializers.Serializer):
     codes = CodeListField(
-        child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+        child=CodeRowField(),
         allow_empty=False,
+        min_length=1,
         max_length=CODES_PER_REQUEST_MAX,
         help_text="Item n is row n in the errors.",
     )
@@ -213,7 +200,7 @@ class FlatRequestSerializer(serializers.Serializer):
 
 
 class AssignRandomSerializer(FlatRequestSerializer):
-    book_id = serializers.IntegerField(min_value=1, max_value=ID_MAX)
+    book_id = StrictIntegerField(min_value=1, max_value=ID_MAX)
     user_id = user_id_field()
 
 
@@ -223,23 +210,39 @@ class UserSerializer(FlatRequestSerializer):
 
 class UnlockSerializer(FlatRequestSerializer):
     user_id = user_id_field()
-    lock_id = serializers.UUIDField()
+    lock_id = StrictUUIDField()
 
 
 class CouponMetadataSerializer(serializers.Serializer):
+    """The body of a coupon's PATCH, which replaces the whole object: never
+    partial. drf-spectacular sets ``partial`` on every PATCH body, which would
+    document ``metadata`` as optional while the view requires it."""
+
     metadata = MetadataField(help_text=METADATA_HELP)
+
+    @property
+    def partial(self) -> bool:
+        return False
+
+    @partial.setter
+    def partial(self, value: bool) -> None:
+        pass
 
 
 class RedeemSerializer(FlatRequestSerializer):
     user_id = user_id_field()
-    lock_id = serializers.UUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
+    lock_id = StrictUUIDField(required=False, allow_null=True, help_text="Required when the coupon is locked.")
     metadata = MetadataField(
-        required=False, help_text="Your own JSON object (order id...), at most 4 KB, stored with the redemption."
+        required=False,
+        help_text=(
+            "Your own JSON object (order id...), at most 4 KB of UTF-8 JSON with no NUL character in any key or "
+            "string, stored with the redemption."
+        ),
     )
 
 
 class RollbackSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=REASON_MAX_LENGTH, allow_blank=True, required=False, default="")
+    reason = StrictCharField(max_length=REASON_MAX_LENGTH, allow_blank=True, required=False, default="")
 
 
 @dataclasses.dataclass(frozen=True)

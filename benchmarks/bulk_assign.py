@@ -55,10 +55,11 @@ def run(*, codes: int, users: int, rounds: int, singles: int) -> None:
 
     from books.services import book_create, partner_create
     from coupons.generation import codes_generate
+    from couponsite.actors import Actor
 
     partner = partner_create(name="Benchmark")
     book = book_create(partner=partner, name="Bulk", max_codes_per_user=1)
-    codes_generate(book=book, count=codes)
+    codes_generate(book=book, count=codes, actor=Actor.system("benchmark"))
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE coupons_coupon")
     print(f"{codes:,} codes generated; {rounds} rounds of {users:,} users", flush=True)

@@ -28,7 +28,13 @@ CHARSETS = {
 }
 DEFAULT_CHARSET = "unambiguous"
 CUSTOM_CHARSET_LENGTH = (10, 64)
+# What ``charset_alphabet`` accepts, for the OpenAPI schema, all but "distinct
+# in any case", which a regular expression cannot say.
+CHARSET_REGEX = "^({}|[A-Za-z0-9_-]{{{},{}}})$".format("|".join(CHARSETS), *CUSTOM_CHARSET_LENGTH)
 RANDOM_CHAR = "#"
+# What ``pattern_keyspace`` accepts, for the OpenAPI schema: a code's
+# characters and '#', at least one '#' (the length is the field's).
+PATTERN_REGEX = rf"^[A-Za-z0-9_{RANDOM_CHAR}-]*{RANDOM_CHAR}[A-Za-z0-9_{RANDOM_CHAR}-]*$"
 # Guessing must stay hopeless: a pattern must offer this many codes for each
 # code of its shape the partner will hold (in any of its books: a look-up
 # searches them all).

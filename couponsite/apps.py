@@ -7,7 +7,20 @@ class CouponsiteConfig(AppConfig):
     verbose_name = "Coupon Book Service"
 
     def ready(self) -> None:
+        from couponsite.metrics import DatabaseGauge, register_database_gauge
         from couponsite.roles import roles_sync
+
+        # The task queue's jobs by status: a growing "todo" means too few
+        # workers (or none), "failed" needs a look. Finished jobs are pruned
+        # after 72 hours (couponsite.tasks), so the table stays small.
+        register_database_gauge(
+            DatabaseGauge(
+                name="queue_jobs",
+                documentation="The task queue's jobs by status (todo, doing, succeeded, failed, cancelled, aborted).",
+                sql="SELECT status, count(*) FROM procrastinate_jobs GROUP BY status",
+                labels=("status",),
+            )
+        )
 
         # After the last app's signal of a migrate (or a flush), when Django has
         # created every app's permissions, which the staff groups hold.

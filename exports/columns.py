@@ -20,8 +20,8 @@ Columns = Sequence[tuple[str, Callable[[Any], object]]]
 EVENT_COLUMNS: Columns = [
     ("id", lambda e: e.pk),
     ("created_at", lambda e: e.created_at.isoformat()),
-    ("code", lambda e: e.coupon.code),
-    ("book_id", lambda e: e.coupon.book_id),
+    ("code", lambda e: e.coupon.code if e.coupon else ""),  # none on a book-level event
+    ("book_id", lambda e: e.book_id),
     ("action", lambda e: e.action),
     ("from_state", lambda e: e.from_state),
     ("to_state", lambda e: e.to_state),
@@ -30,6 +30,8 @@ EVENT_COLUMNS: Columns = [
     ("actor_id", lambda e: e.actor_id),
     ("request_id", lambda e: e.request_id),
     ("redemption_id", lambda e: e.redemption_id),
+    ("partner_id", lambda e: e.partner_id),
+    ("data", lambda e: json.dumps(e.data, sort_keys=True) if e.data is not None else ""),
 ]
 
 REDEMPTION_COLUMNS: Columns = [

@@ -174,6 +174,25 @@ def test_a_database_gauge_that_fails_or_is_slow_is_left_out_and_the_rest_answers
     assert ("coupons_expired_locks_unreleased", ()) in samples
 
 
+@override_settings(METRICS_TOKEN=TOKEN)
+@pytest.mark.django_db(transaction=True, databases=["default", "queue"])
+def test_the_task_queues_jobs_are_counted_by_status(client):
+    from procrastinate.contrib.django import app
+
+    # Three tasks: each periodic task's queueing lock admits one job at a time.
+    for task in (
+        "api.tasks.purge_rate_counters",
+        "api.tasks.purge_idempotency_keys",
+        "coupons.tasks.release_expired_locks",
+    ):
+        app.configure_task(task).defer(timestamp=int(time.time()))
+    try:
+        assert scrape(client)[("queue_jobs", (("status", "todo"),))] == 3
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM procrastinate_jobs")
+
+
 @override_settings(METRICS_TOKEN=TOKEN, FAILED_LOOKUP_LIMIT="2/min")
 @pytest.mark.usefixtures("whole_window")
 @pytest.mark.django_db

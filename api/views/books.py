@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiRequest, extend_schema
 from rest_framework import parsers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -150,7 +150,12 @@ class BookUploadViewSet(PartnerViewSet):
             "a 400 whose `errors` list the rows (`line`, `value`, `reason`; the first 100)."
         ),
         parameters=[schema.IDEMPOTENCY_PARAMETER],
-        request={"application/json": CodesUploadJSONSerializer, "multipart/form-data": CodesUploadFileSerializer},
+        request={
+            "application/json": CodesUploadJSONSerializer,
+            "multipart/form-data": OpenApiRequest(
+                CodesUploadFileSerializer, encoding={"file": {"contentType": "text/csv"}}
+            ),
+        },
         responses={201: CreatedSerializer, **schema.problems(ErrorCode.NOT_FOUND, *schema.IDEMPOTENCY_CODES)},
         examples=[
             schema.example("Codes", {"codes": ["WELCOME-0001", "WELCOME-0002"]}, request=True),

@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.fields import USER_ID_SCHEMA
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
 from api.pagination import CouponCursorPagination, RedemptionCursorPagination
@@ -266,7 +267,9 @@ class UserCouponViewSet(PartnerViewSet):
         operation_id="users_coupons_list",
         tags=TAG,
         summary="A user's coupons in id order, a cursor page at a time",
-        parameters=[OpenApiParameter("user_id", str, OpenApiParameter.PATH, description="1 to 128 characters.")],
+        parameters=[
+            OpenApiParameter("user_id", USER_ID_SCHEMA, OpenApiParameter.PATH, description="1 to 128 characters.")
+        ],
         responses={200: CouponSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("A page of coupons", schema.COUPON)],
     )

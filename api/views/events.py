@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.fields import WholeNumberQueryField
 from api.views.base import PartnerViewSet
 from coupons.event_types import FEED_TYPE_NAMES
 from coupons.feed import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX, FeedEvent, event_feed
@@ -14,7 +15,7 @@ from couponsite.bounds import ID_MAX
 
 
 class EventQuerySerializer(serializers.Serializer):
-    after = serializers.IntegerField(
+    after = WholeNumberQueryField(
         min_value=1,
         max_value=ID_MAX,
         required=False,
@@ -23,10 +24,8 @@ class EventQuerySerializer(serializers.Serializer):
     type = serializers.MultipleChoiceField(
         choices=FEED_TYPE_NAMES, required=False, help_text="Only events of this type (repeat for several)."
     )
-    book_id = serializers.IntegerField(
-        min_value=1, max_value=ID_MAX, required=False, help_text="Only this book's events."
-    )
-    page_size = serializers.IntegerField(min_value=1, max_value=FEED_PAGE_SIZE_MAX, default=FEED_PAGE_SIZE)
+    book_id = WholeNumberQueryField(min_value=1, max_value=ID_MAX, required=False, help_text="Only this book's events.")
+    page_size = WholeNumberQueryField(min_value=1, max_value=FEED_PAGE_SIZE_MAX, default=FEED_PAGE_SIZE)
 
 
 class EventSerializer(serializers.Serializer):

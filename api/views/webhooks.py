@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.fields import StrictBooleanField, StrictCharField
 from api.idempotency import idempotent
 from api.pagination import NewestFirstCursorPagination
 from api.views.base import PartnerViewSet
@@ -28,7 +29,7 @@ TAG = ["webhooks"]
 
 
 class WebhookWriteSerializer(serializers.Serializer):
-    url = serializers.CharField(
+    url = StrictCharField(
         max_length=WEBHOOK_URL_MAX_LENGTH, help_text="https:// and a host with public addresses only."
     )
     events = serializers.ListField(
@@ -37,8 +38,8 @@ class WebhookWriteSerializer(serializers.Serializer):
         default=list,
         help_text="The event types to send; empty: all of them.",
     )
-    description = serializers.CharField(max_length=WEBHOOK_DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
-    is_active = serializers.BooleanField(required=False, help_text="Off: nothing is sent to it.")
+    description = StrictCharField(max_length=WEBHOOK_DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False)
+    is_active = StrictBooleanField(required=False, help_text="Off: nothing is sent to it.")
 
 
 class WebhookSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from django.urls import reverse
@@ -145,3 +146,18 @@ def test_a_download_needs_the_right_to_see_exports():
     response = client_for(staff_user(role=SUPPORT)).get(reverse("admin:exports_export_download", args=[export.pk]))
 
     assert response.status_code == 403
+
+
+def test_a_book_level_event_exports_with_its_book_and_data_and_no_code():
+    book = BookFactory()
+    client = client_for(staff_user(role=COUPON_MANAGERS))
+    client.post(reverse("admin:books_book_generate", args=[book.pk]), {"count": "5", "pattern": ""})
+    event = CouponEvent.objects.get(book_id=book.pk, action="codes_added")
+
+    client.post(reverse(EVENTS), {"action": "export_csv", "_selected_action": [event.pk]})
+    run_queued_jobs()
+
+    header, row = downloaded(client, Export.objects.get())
+    values = dict(zip(header, row, strict=True))
+    assert (values["code"], values["book_id"], values["action"]) == ("", str(book.pk), "codes_added")
+    assert json.loads(values["data"]) == {"book_id": book.pk, "count": 5, "method": "generate"}

@@ -38,7 +38,7 @@ def export_dir(settings, tmp_path):
 
 def book_of(count: int):
     book = BookFactory()
-    codes_generate(book=book, count=count)
+    codes_generate(book=book, count=count, actor=Actor.system("test"))
     return book
 
 
