@@ -7,10 +7,12 @@ worker busy."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.client
 import socket
 import ssl
+import threading
 import time
 
 from webhooks.url_policy import Target
@@ -53,6 +55,10 @@ def post_pinned(*, target: Target, body: bytes, headers: dict[str, str], timeout
     deadline = time.monotonic() + timeout
     kind = _PinnedHTTPSConnection if target.scheme == "https" else _PinnedHTTPConnection
     connection = kind(target, target.addresses[0], timeout)
+    # The socket's timeout bounds each read, not their sum: a receiver that
+    # drips its answer a byte at a time is cut off at the deadline by this.
+    watchdog = threading.Timer(timeout, _abort, args=(connection,))
+    watchdog.start()
     try:
         connection.request("POST", target.path, body=body, headers={**headers, "user-agent": "coupon-webhooks/1"})
         response = connection.getresponse()
@@ -61,9 +67,18 @@ def post_pinned(*, target: Target, body: bytes, headers: dict[str, str], timeout
     except TimeoutError:
         raise DeliveryError(f"No answer within {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as error:
+        if time.monotonic() >= deadline:
+            raise DeliveryError(f"No answer within {timeout:g} s") from None
         raise DeliveryError(f"{type(error).__name__}: {error}"[:300]) from None
     finally:
+        watchdog.cancel()
         connection.close()
+
+
+def _abort(connection: http.client.HTTPConnection) -> None:
+    if connection.sock is not None:
+        with contextlib.suppress(OSError):  # closed meanwhile
+            connection.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read_bounded(response: http.client.HTTPResponse, *, deadline: float) -> bytes:

@@ -25,6 +25,8 @@ class Reply:
     body: bytes = b"ok"
     # Seconds to wait before answering: past the client's timeout, no answer.
     delay: float = 0.0
+    # Headers sent one byte every this many seconds (a slow drip), when set.
+    drip: float = 0.0
 
 
 class Receiver:
@@ -56,6 +58,9 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
             receiver.arrived.set()
             if reply.delay:
                 receiver.release.wait(reply.delay)
+            if reply.drip:
+                self._drip(reply.drip)
+                return
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
@@ -65,6 +70,17 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(reply.body)
             except OSError:
                 pass  # the client gave up waiting
+
+        def _drip(self, interval: float) -> None:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            try:
+                for byte in b"x-slow: " + b"y" * 600:
+                    if receiver.release.wait(interval):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+            except OSError:
+                pass  # the client hung up
 
         def log_message(self, format: str, *args: object) -> None:
             pass

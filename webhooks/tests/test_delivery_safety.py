@@ -4,6 +4,8 @@ address, redirects are not followed and answers are read only so far."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from coupons.services import coupon_void
@@ -12,7 +14,7 @@ from webhooks.delivery import webhook_endpoint_drain
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery
 from webhooks.tests.helpers import book_coupons, endpoint_for, fan_out_until, resolving_to, stocked_book
 from webhooks.tests.receiver import Reply, receiving
-from webhooks.transport import RESPONSE_BODY_MAX_BYTES, post_pinned
+from webhooks.transport import RESPONSE_BODY_MAX_BYTES, DeliveryError, post_pinned
 from webhooks.url_policy import webhook_url_target
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -96,3 +98,14 @@ def test_production_settings_refuse_loopback_at_delivery_time(settings):
 
         assert receiver.received == []
     assert WebhookAttempt.objects.get().error == "Refused: The URL must start with https://."
+
+
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_deadline():
+    with receiving(Reply(drip=0.05)) as receiver:
+        target = webhook_url_target(receiver.url(), allow_loopback=True)
+        started = time.monotonic()
+
+        with pytest.raises(DeliveryError, match=r"No answer within 0.5 s"):
+            post_pinned(target=target, body=b"{}", headers={"content-type": "application/json"}, timeout=0.5)
+
+        assert time.monotonic() - started < 2
