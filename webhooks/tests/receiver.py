@@ -5,6 +5,7 @@ time), so that deliveries are tested over real sockets."""
 from __future__ import annotations
 
 import dataclasses
+import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,8 +42,8 @@ class Receiver:
     def port(self) -> int:
         return self.server.server_address[1]
 
-    def url(self, path: str = "/hooks", host: str = "127.0.0.1") -> str:
-        return f"http://{host}:{self.port}{path}"
+    def url(self, path: str = "/hooks", host: str = "127.0.0.1", scheme: str = "http") -> str:
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def next_reply(self) -> Reply:
         with self._lock:
@@ -89,9 +90,13 @@ def _handler(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def receiving(*replies: Reply) -> Iterator[Receiver]:
+def receiving(*replies: Reply, tls: ssl.SSLContext | None = None) -> Iterator[Receiver]:
+    """A receiver answering ``replies`` in turn (the last one again and again),
+    over TLS with ``tls``, a server context."""
     receiver = Receiver(*replies)
     receiver.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(receiver))
+    if tls is not None:
+        receiver.server.socket = tls.wrap_socket(receiver.server.socket, server_side=True)
     receiver.server.daemon_threads = True
     thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
     thread.start()

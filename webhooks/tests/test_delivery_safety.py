@@ -4,6 +4,9 @@ address, redirects are not followed and answers are read only so far."""
 
 from __future__ import annotations
 
+import shutil
+import ssl
+import subprocess
 import time
 
 import pytest
@@ -109,3 +112,40 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_deadline():
             post_pinned(target=target, body=b"{}", headers={"content-type": "application/json"}, timeout=0.5)
 
         assert time.monotonic() - started < 2
+
+
+def self_signed(directory, name: str) -> tuple[str, str]:
+    """A certificate for ``name`` and its key, made by the openssl command."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        [
+            shutil.which("openssl"),
+            *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", f"/CN={name}", "-addext", f"subjectAltName=DNS:{name}"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return str(cert), str(key)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize(("certified", "accepted"), [("receiver.test", True), ("elsewhere.test", False)])
+def test_over_tls_the_checked_address_must_prove_the_hosts_name(tmp_path, monkeypatch, certified, accepted):
+    cert, key = self_signed(tmp_path, certified)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    monkeypatch.setenv("SSL_CERT_FILE", cert)  # the client trusts this certificate only
+    with receiving(Reply(200), tls=server_context) as receiver:
+        url = receiver.url(host="receiver.test", scheme="https")
+        target = webhook_url_target(url, allow_loopback=True, resolve=resolving_to("127.0.0.1"))
+
+        if accepted:
+            answer = post_pinned(target=target, body=b"{}", headers={"content-type": "application/json"}, timeout=5)
+            assert answer.status == 200
+            assert receiver.received[0].headers["host"] == f"receiver.test:{receiver.port}"
+        else:
+            with pytest.raises(DeliveryError, match=r"CERTIFICATE_VERIFY_FAILED"):
+                post_pinned(target=target, body=b"{}", headers={"content-type": "application/json"}, timeout=5)
+            assert receiver.received == []
