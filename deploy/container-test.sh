@@ -167,7 +167,7 @@ teardown() {
     status=$?
     set +e
     if ((status != 0)); then
-        for service in db pgbouncer redis migrate app1 app2 nginx; do
+        for service in db pgbouncer redis migrate app1 app2 worker nginx; do
             name=$(container "$service")
             [[ -n $name ]] || continue
             echo "--- last log lines of $service ($name)"
@@ -214,9 +214,10 @@ say "db, redis and pgbouncer healthy; migrating"
 up migrate
 migrate=$(container migrate)
 [[ $(podman wait "$migrate") == 0 ]] || fail "migrate exited non-zero"
-say "migrated; starting app1, app2"
-up app1 app2
+say "migrated; starting app1, app2 and the worker"
+up app1 app2 worker
 wait_healthy app1 app2
+[[ $(podman inspect --format '{{.State.Running}}' "$(container worker)") == true ]] || fail "the worker is not running"
 say "apps healthy; starting nginx"
 up nginx
 wait_healthy nginx

@@ -56,6 +56,16 @@ class Api:
             except ValueError:
                 return error.code, {"raw": payload[:200].decode(errors="replace")}
 
+    def download(self, path: str) -> tuple[int, bytes]:
+        request = urllib.request.Request(  # noqa: S310 - our own http:// URL
+            self.base + path, headers={"Authorization": f"Api-Key {self.key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our own http:// URL
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
     def expect(self, status: int, method: str, path: str, body: dict | None = None) -> dict:
         got, payload = self.call(method, path, body)
         check(got == status, f"{method} {path} -> {got} (want {status}){'' if got == status else f': {payload}'}")
@@ -133,6 +143,22 @@ def race_exhaustion(api: Api) -> None:
     check(counts["available"] == 0 and counts["assigned"] == EXHAUSTION_CODES, f"book counts: {counts}")
 
 
+def export_through_the_worker(api: Api, book_id: int) -> None:
+    """An export is a job: the worker container writes the file into the shared
+    volume, and either app container serves it."""
+    export = api.expect(202, "POST", f"/books/{book_id}/exports", {})
+    deadline = time.monotonic() + 90
+    while (status := api.expect(200, "GET", f"/exports/{export['id']}"))["status"] in ("queued", "running"):
+        check(time.monotonic() < deadline, "the worker finished the export within 90 s")
+        time.sleep(1)
+    check(status["status"] == "done" and status["rows"] == 1000, f"export done by the worker: {status}")
+    # Several downloads: nginx spreads them over both app containers.
+    for _ in range(4):
+        got, body = api.download(f"/exports/{export['id']}/download")
+        lines = body.decode().splitlines()
+        check(got == 200 and len(lines) == 1001, f"download -> {got}, {len(lines)} lines (want 1001)")
+
+
 def main() -> int:
     base, key = sys.argv[1], sys.argv[2]
     api = Api(base, key)
@@ -140,6 +166,7 @@ def main() -> int:
         book_id = smoke(api)
         race_distinct_users(api, book_id)
         race_exhaustion(api)
+        export_through_the_worker(api, book_id)
     except CheckFailed as failure:
         print(f"FAIL {failure}", flush=True)
         return 1
