@@ -87,3 +87,11 @@ class RedemptionCursorPagination(CouponCursorPagination):
             return parse_datetime(position) is not None
         except ValueError:
             return False
+
+
+class NewestFirstCursorPagination(CouponCursorPagination):
+    """Newest first, for logs such as webhook delivery attempts."""
+
+    ordering = "-id"
+    page_size = 50
+    max_page_size = 200

@@ -22,7 +22,7 @@ from api.views.events import EventViewSet
 from api.views.exports import BookExportViewSet, ExportViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
-from api.views.webhooks import WebhookViewSet
+from api.views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
 
 v1 = [
     path("me", MeViewSet.as_view({"get": "retrieve"}), name="me"),
@@ -52,6 +52,17 @@ v1 = [
         "webhooks/<uuid:webhook_id>",
         WebhookViewSet.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
         name="webhook",
+    ),
+    path("webhooks/<uuid:webhook_id>/test", WebhookViewSet.as_view({"post": "send_test"}), name="webhook-test"),
+    path(
+        "webhooks/<uuid:webhook_id>/deliveries",
+        WebhookDeliveryViewSet.as_view({"get": "deliveries"}),
+        name="webhook-deliveries",
+    ),
+    path(
+        "webhooks/<uuid:webhook_id>/rotate-secret",
+        WebhookViewSet.as_view({"post": "rotate_secret"}),
+        name="webhook-rotate-secret",
     ),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
     path("redemptions/<uuid:redemption_id>", RedemptionViewSet.as_view({"get": "retrieve"}), name="redemption"),

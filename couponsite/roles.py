@@ -25,6 +25,7 @@ READ_ONLY = {
     "books": {"partner": ["view"], "book": ["view"]},
     "coupons": {"coupon": ["view"], "couponevent": ["view"]},
     "redemptions": {"redemption": ["view"]},
+    "webhooks": {"webhookendpoint": ["view"], "webhookdelivery": ["view"], "webhookattempt": ["view"]},
 }
 
 ROLES: dict[str, dict[str, dict[str, list[str]]]] = {
@@ -33,6 +34,12 @@ ROLES: dict[str, dict[str, dict[str, list[str]]]] = {
         "coupons": {"coupon": ["view", "add", "change"], "couponevent": ["view"]},
         "redemptions": {"redemption": ["view"]},
         "exports": {"export": ["view", "start"]},
+        # "change" only opens the actions: retry a delivery, switch an endpoint off.
+        "webhooks": {
+            "webhookendpoint": ["view", "change"],
+            "webhookdelivery": ["view", "change"],
+            "webhookattempt": ["view"],
+        },
     },
     # Support reads one case at a time: no bulk file of every partner's user ids.
     SUPPORT: READ_ONLY,

@@ -333,6 +333,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CouponStateEnum": "coupons.models.CouponState",
         "EventTypeEnum": "coupons.event_types.FEED_TYPE_NAMES",
+        "DeliveryStatusEnum": "webhooks.models.DeliveryStatus",
+        "ExportStatusEnum": "exports.models.ExportStatus",
     },
 }
 API_RATE = env.str("API_RATE", default="1200/min")  # requests per API key

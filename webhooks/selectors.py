@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from books.models import Partner
 from couponsite.errors import NotFound
-from webhooks.models import WebhookEndpoint
+from webhooks.models import WebhookAttempt, WebhookEndpoint
 
 
 def webhook_list(*, partner: Partner) -> QuerySet[WebhookEndpoint]:
@@ -19,3 +19,8 @@ def webhook_get(*, partner: Partner, webhook_id: uuid.UUID) -> WebhookEndpoint:
     if endpoint is None:
         raise NotFound("No such webhook endpoint")
     return endpoint
+
+
+def webhook_attempts(*, endpoint: WebhookEndpoint) -> QuerySet[WebhookAttempt]:
+    """The endpoint's delivery attempts, newest first."""
+    return WebhookAttempt.objects.filter(endpoint=endpoint).select_related("delivery").order_by("-id")

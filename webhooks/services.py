@@ -1,17 +1,24 @@
 """Partners' webhook endpoints: create (the secret is returned once, with the
-new endpoint), change, delete. Every URL passes ``webhooks.url_policy``."""
+new endpoint), change, delete, rotate the secret, send a test event; staff
+retry a delivery or switch an endpoint off. Every URL passes
+``webhooks.url_policy``; sending is ``webhooks.delivery``'s."""
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from books.models import Partner
 from books.services import UNCHANGED, Unchanged
 from coupons.event_types import FEED_TYPES
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOKS_PER_PARTNER_MAX
 from couponsite.errors import InvalidInput
-from webhooks.models import WebhookEndpoint
+from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
+from webhooks.outbox import RETRY_WINDOW
 from webhooks.signing import secret_new
 from webhooks.url_policy import Resolver, system_resolver, webhook_url_problem
 
@@ -79,6 +86,9 @@ def webhook_update(
         changes["description"] = _checked_description(description)
     if is_active is not UNCHANGED:
         changes["is_active"] = is_active
+        if is_active:
+            # Switched back on: a fresh start, the reason it was off is past.
+            changes |= {"disabled_reason": "", "failing_since": None}
     for field, value in changes.items():
         setattr(endpoint, field, value)
     endpoint.save(update_fields=[*changes, "updated_at"])
@@ -87,3 +97,55 @@ def webhook_update(
 
 def webhook_delete(*, endpoint: WebhookEndpoint) -> None:
     endpoint.delete()
+
+
+ROTATION_OVERLAP = timedelta(hours=24)
+TEST_EVENT_TYPE = "webhook.test"
+
+
+def webhook_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookEndpoint:
+    """A new secret (returned once, on the endpoint); the one it replaces
+    still signs for 24 hours, beside it, so the receiver can switch over."""
+    now = now or timezone.now()
+    endpoint.previous_secret = endpoint.secret
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret = secret_new()
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+    return endpoint
+
+
+def webhook_send_test(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookDelivery:
+    """Queue a ``webhook.test`` delivery to the endpoint (switched off or not: a
+    test says whether it would work). It is not an event: the feed never shows
+    it, and the next drain sends it like any other."""
+    now = now or timezone.now()
+    message_id = f"test_{uuid.uuid4().hex}"
+    return WebhookDelivery.objects.create(
+        endpoint=endpoint,
+        event_type=TEST_EVENT_TYPE,
+        test_data={"webhook_id": str(endpoint.pk), "message": "A test event: no coupon changed."},
+        message_id=message_id,
+        next_attempt_at=now,
+        created_at=now,
+        give_up_at=now + RETRY_WINDOW,
+    )
+
+
+def webhook_delivery_retry(*, delivery: WebhookDelivery, now: datetime | None = None) -> WebhookDelivery:
+    """Staff: send a delivery again at the next drain, with 24 hours of retries
+    from now (a failed one, or a pending one without waiting for its backoff)."""
+    now = now or timezone.now()
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status=DeliveryStatus.PENDING, finished_at=None, next_attempt_at=now, give_up_at=now + RETRY_WINDOW
+    )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def webhook_endpoint_disable(*, endpoint: WebhookEndpoint, reason: str) -> WebhookEndpoint:
+    """Switch an endpoint off, saying why (staff see it, the partner can switch
+    it back on). Its pending deliveries wait; nothing new is queued meanwhile."""
+    endpoint.is_active = False
+    endpoint.disabled_reason = reason[:500]
+    endpoint.save(update_fields=["is_active", "disabled_reason", "updated_at"])
+    return endpoint

@@ -38,7 +38,7 @@ def signed_headers(*, secrets_: Sequence[str], message_id: str, timestamp: int, 
     }
 
 
-def event_body(*, event_id: int, event_type: str, created_at: str, data: dict[str, Any]) -> bytes:
+def event_body(*, event_id: int | str, event_type: str, created_at: str, data: dict[str, Any]) -> bytes:
     """The delivery's body: the event as the feed shows it."""
     payload = {"id": event_id, "type": event_type, "created_at": created_at, "data": data}
     return json.dumps(payload, separators=(",", ":")).encode()

@@ -149,6 +149,7 @@ POSTS = [route for route in ROUTES if "POST" in route.methods]
 def test_every_post_route_honours_the_key(tenant, route):
     values = {"book_id": str(tenant.book.pk), "code": tenant.coupons()[0].code, "user_id": "u1"}
     values["redemption_id"] = "00000000-0000-4000-8000-000000000000"
+    values["webhook_id"] = "00000000-0000-4000-8000-000000000000"
     path = PARAMETER.sub(lambda m: values[m["name"]], route.path)
     first = post(tenant.client, path, {"user_id": "u1"}, HTTP_IDEMPOTENCY_KEY="k")
     again = post(tenant.client, path, {"user_id": "u1"}, HTTP_IDEMPOTENCY_KEY="k")

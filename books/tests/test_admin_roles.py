@@ -25,6 +25,9 @@ def test_support_may_only_view():
         "coupons.view_coupon",
         "coupons.view_couponevent",
         "redemptions.view_redemption",
+        "webhooks.view_webhookendpoint",
+        "webhooks.view_webhookdelivery",
+        "webhooks.view_webhookattempt",
     }
 
 
@@ -43,6 +46,11 @@ def test_coupon_managers_manage_books_and_coupons_and_export_but_not_partners_or
         "redemptions.view_redemption",
         "exports.view_export",
         "exports.start_export",
+        "webhooks.view_webhookendpoint",
+        "webhooks.change_webhookendpoint",
+        "webhooks.view_webhookdelivery",
+        "webhooks.change_webhookdelivery",
+        "webhooks.view_webhookattempt",
     }
 
 
@@ -55,5 +63,5 @@ def test_setup_roles_command_restores_edited_groups():
     call_command("setup_roles", stdout=out)
 
     assert out.getvalue() == "Groups set up: Coupon managers, Support.\n"
-    assert len(permissions_of(SUPPORT)) == 5
-    assert len(permissions_of(COUPON_MANAGERS)) == 11
+    assert len(permissions_of(SUPPORT)) == 8
+    assert len(permissions_of(COUPON_MANAGERS)) == 16
