@@ -5,12 +5,15 @@ retry a delivery or switch an endpoint off. Every URL passes
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from procrastinate.contrib.django import app
+from procrastinate.exceptions import AlreadyEnqueued
 
 from books.models import Partner
 from books.services import UNCHANGED, Unchanged
@@ -21,6 +24,23 @@ from webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from webhooks.outbox import RETRY_WINDOW
 from webhooks.signing import secret_new
 from webhooks.url_policy import Resolver, system_resolver, webhook_url_problem
+
+DRAIN_TASK = "webhooks.tasks.drain_webhook_endpoint"
+
+
+def webhook_drain_soon(*, endpoint_id: object) -> None:
+    """Queue a drain of the endpoint once the current transaction commits:
+    one job per endpoint at a time (a queued one will send what this adds),
+    and one running at a time, so its deliveries go out in order."""
+
+    def defer() -> None:
+        # A drain already waiting in the queue sends this delivery too.
+        with contextlib.suppress(AlreadyEnqueued):
+            app.configure_task(
+                DRAIN_TASK, queueing_lock=f"webhook-drain-{endpoint_id}", lock=f"webhook-endpoint-{endpoint_id}"
+            ).defer(endpoint_id=str(endpoint_id))
+
+    transaction.on_commit(defer)
 
 
 def _checked_url(url: str, *, resolve: Resolver) -> str:
@@ -117,9 +137,10 @@ def webhook_rotate_secret(*, endpoint: WebhookEndpoint, now: datetime | None = N
 def webhook_send_test(*, endpoint: WebhookEndpoint, now: datetime | None = None) -> WebhookDelivery:
     """Queue a ``webhook.test`` delivery to the endpoint (switched off or not: a
     test says whether it would work). It is not an event: the feed never shows
-    it, and the next drain sends it like any other."""
+    it, and a drain queued for it sends it like any other."""
     now = now or timezone.now()
     message_id = f"test_{uuid.uuid4().hex}"
+    webhook_drain_soon(endpoint_id=endpoint.pk)
     return WebhookDelivery.objects.create(
         endpoint=endpoint,
         event_type=TEST_EVENT_TYPE,
@@ -139,6 +160,7 @@ def webhook_delivery_retry(*, delivery: WebhookDelivery, now: datetime | None = 
         status=DeliveryStatus.PENDING, finished_at=None, next_attempt_at=now, give_up_at=now + RETRY_WINDOW
     )
     delivery.refresh_from_db()
+    webhook_drain_soon(endpoint_id=delivery.endpoint_id)
     return delivery
 
 

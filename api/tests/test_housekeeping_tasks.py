@@ -29,6 +29,8 @@ SCHEDULE = {
     "couponsite.tasks.delete_finished_jobs": "41 * * * *",
     "exports.tasks.delete_expired_exports": "*/10 * * * *",
     "couponsite.tasks.delete_old_login_records": "41 3 * * *",
+    "webhooks.tasks.queue_webhook_drains": "* * * * *",
+    "webhooks.tasks.purge_webhook_deliveries": "29 4 * * *",
 }
 
 

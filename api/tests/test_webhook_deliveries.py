@@ -12,7 +12,7 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 from webhooks.tests.helpers import fan_out_until
 from webhooks.tests.receiver import Reply, receiving
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "queue"])
 
 
 def created(tenant, url: str) -> dict:

@@ -33,7 +33,7 @@ from webhooks.services import (
 from webhooks.tests.helpers import Clock, book_coupons, endpoint_for, fan_out_until, stocked_book
 from webhooks.tests.receiver import Reply, receiving
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "queue"])
 
 ACTOR = Actor.system("test")
 
