@@ -5,7 +5,7 @@ retry a delivery or switch an endpoint off. Every URL passes
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import uuid
 from datetime import datetime, timedelta
 
@@ -25,6 +25,7 @@ from webhooks.outbox import RETRY_WINDOW
 from webhooks.signing import secret_new
 from webhooks.url_policy import Resolver, system_resolver, webhook_url_problem
 
+logger = logging.getLogger(__name__)
 DRAIN_TASK = "webhooks.tasks.drain_webhook_endpoint"
 
 
@@ -34,11 +35,15 @@ def webhook_drain_soon(*, endpoint_id: object) -> None:
     and one running at a time, so its deliveries go out in order."""
 
     def defer() -> None:
-        # A drain already waiting in the queue sends this delivery too.
-        with contextlib.suppress(AlreadyEnqueued):
+        try:
             app.configure_task(
                 DRAIN_TASK, queueing_lock=f"webhook-drain-{endpoint_id}", lock=f"webhook-endpoint-{endpoint_id}"
             ).defer(endpoint_id=str(endpoint_id))
+        except AlreadyEnqueued:
+            pass  # the drain waiting in the queue sends this delivery too
+        except Exception:
+            # What is to send is committed; the periodic drain takes it within a minute.
+            logger.warning("The drain of webhook endpoint %s could not be queued now", endpoint_id, exc_info=True)
 
     transaction.on_commit(defer)
 

@@ -58,7 +58,7 @@ def real_ids() -> tuple[str, dict]:
     return tenant.key, ids
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, databases=["default", "queue"])
 def test_schemathesis_with_every_check_finds_nothing(live_server, settings, tmp_path):
     # Limits far above the run: a 429 would end a case before the checks see anything.
     settings.API_RATE = "100000/min"

@@ -59,3 +59,17 @@ def test_a_test_event_queues_its_drain_once_the_request_commits():
             "webhook.test",
         ]
     assert 1 <= len(drain_jobs()) <= 2  # one for both test events (and perhaps the periodic run's)
+
+
+def test_a_drain_that_cannot_be_queued_leaves_the_delivery_for_the_periodic_drain(monkeypatch, caplog):
+    partner, _ = stocked_book()
+    endpoint = endpoint_for(partner, "http://127.0.0.1:9/hooks")
+
+    def unreachable(*args, **kwargs):
+        raise RuntimeError("queue unreachable")
+
+    monkeypatch.setattr(app, "configure_task", unreachable)
+    delivery = webhook_send_test(endpoint=endpoint)
+
+    assert delivery.status == "pending"
+    assert [r.levelname for r in caplog.records if "could not be queued now" in r.getMessage()] == ["WARNING"]
