@@ -13,7 +13,7 @@ from coupons.services import coupon_assign_random, coupon_void
 from couponsite.actors import Actor
 from couponsite.tests.queue import run_queued_jobs
 from webhooks.services import DRAIN_TASK, webhook_send_test
-from webhooks.tests.helpers import book_coupons, endpoint_for, stocked_book
+from webhooks.tests.helpers import book_coupons, endpoint_for, fan_out_until, stocked_book
 from webhooks.tests.receiver import Reply, receiving
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "queue"])
@@ -33,6 +33,9 @@ def test_the_periodic_job_queues_one_drain_per_endpoint_and_the_drain_delivers_e
         coupon_assign_random(partner=partner, book_id=book.pk, user_id="u1", actor=ACTOR)
         for coupon in book_coupons(book)[-3:]:
             coupon_void(coupon=coupon, actor=ACTOR)
+        # The feed hands out events once every older transaction has ended, in
+        # any database of the server (another test's may still run): wait for that.
+        fan_out_until(endpoint, 4)
 
         app.configure_task("webhooks.tasks.queue_webhook_drains").defer(timestamp=int(timezone.now().timestamp()))
         run_queued_jobs()
