@@ -119,6 +119,10 @@ else:
 # requests a second on this machine (DESIGN.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# The hot path's statements prepared once a connection (couponsite/postgres/base.py).
+# Off behind a transaction-pooling PgBouncer, which does not keep a session's
+# prepared statements.
+DATABASES["default"]["PREPARED_STATEMENTS"] = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # The task queue (procrastinate) and the exports' long reads: straight to
 # PostgreSQL, not through PgBouncer: the worker's LISTEN/NOTIFY and a
 # server-side cursor read across transactions need a session of their own.
