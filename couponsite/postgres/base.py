@@ -31,6 +31,12 @@ carried a ``PREPARE`` fails, the connection's prepared statements are read
 back from ``pg_prepared_statements`` before the next one (so a
 ``DEALLOCATE`` behind the backend's back fails one call, not all after it).
 
+The health check (``CONN_HEALTH_CHECKS``) asks the connection's socket
+first: a server that restarted or ended the session has sent its goodbye
+and closed the socket, which then reads as ready with nobody having asked;
+only then does Django's ``SELECT 1`` go out. A healthy connection is checked
+without a round trip.
+
 Everything else is Django's: the blocks, their nesting, their errors (an
 error of a queued statement is raised by the call that carried it, inside the
 block, which then rolls back). It needs client-side binding (several
@@ -42,11 +48,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import select
 from typing import Any
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base as postgresql
-from psycopg.pq import Format
+from psycopg.pq import ConnStatus, Format
 
 
 @dataclasses.dataclass
@@ -210,6 +218,21 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         connection = super().get_new_connection(conn_params)
         self._prepared = set()
         return connection
+
+    def is_usable(self) -> bool:
+        """Whether the connection is open, as its socket tells: with nothing
+        sent unasked, with no round trip; with something (the server's
+        goodbye, or a notice), by Django's ``SELECT 1``."""
+        if self.connection is None or self.connection.closed:
+            return False
+        pgconn = self.connection.pgconn
+        try:
+            unasked = select.select([pgconn.socket], [], [], 0)[0]
+        except (psycopg.OperationalError, OSError, ValueError):
+            return False
+        if unasked:
+            return super().is_usable()
+        return pgconn.status == ConnStatus.OK
 
     def preparation(self, sql: Any) -> Preparation | None:
         return _PREPARATIONS.get(sql) if self.prepares_statements and isinstance(sql, str) else None
