@@ -389,3 +389,7 @@ class CouponEvent(models.Model):
     @property
     def feed_type(self) -> str | None:
         return FEED_TYPES.get(self.action)
+
+
+# The retention purge's records (a module of their own: this one is at its size limit).
+from coupons.purge_records import EventPurge, EventPurgeMark  # noqa: E402, F401
