@@ -217,9 +217,7 @@ def server_ended(wrapper) -> None:
 def test_the_health_check_asks_the_socket_not_the_server(monkeypatch):
     connection.ensure_connection()
     calls = calls_to_the_server(monkeypatch)
-    monkeypatch.setattr(
-        connection.connection, "execute", lambda *args, **kwargs: calls.append("connection.execute")
-    )
+    monkeypatch.setattr(connection.connection, "execute", lambda *args, **kwargs: calls.append("connection.execute"))
 
     assert connection.is_usable()
     assert calls == []
