@@ -213,7 +213,10 @@ def measure_all(bench: Bench, args: argparse.Namespace) -> list[report.Row]:
     cases = [c for c in CASES if c.key == "healthz" or c.key in args.endpoints]
     if args.no_idempotency:
         cases = [c for c in cases if not c.idempotency]
-    rows = {case: report.Row(case.endpoint, case.variant, [], goal_ratio=case.goal) for case in cases}
+    rows = {
+        case: report.Row(case.endpoint, case.variant, [], goal_ratio=case.goal, p99_goal=not case.idempotency)
+        for case in cases
+    }
     if ME in rows:
         status = server.get_status(f"{bench.url}/api/v1/me", {"Authorization": f"Api-Key {bench.api_key}"})
         if status != 200:
