@@ -61,6 +61,7 @@ env DJANGO_ENV=production \
     ALLOWED_HOSTS=testserver,127.0.0.1,localhost \
     SECURE_SSL_REDIRECT=false \
     DATABASE_URL="postgres://postgres@127.0.0.1:${port}/${database}?disable_server_side_cursors=True" \
+    DATABASE_PREPARED_STATEMENTS=false \
     CONN_MAX_AGE=60 CONN_HEALTH_CHECKS=true \
     REDIS_URL="$redis_url" \
     .venv/bin/python -m pytest -q -p no:cacheprovider -p no:xdist --no-cov --reuse-db -m races "$@"

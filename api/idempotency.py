@@ -45,7 +45,7 @@ from api.exceptions import problem_for_exception, problem_response
 from api.models import IdempotencyKey
 from coupons.erasure import erased_value
 from couponsite.bounds import IDEMPOTENCY_KEY_MAX_LENGTH
-from couponsite.db import send_with_next
+from couponsite.db import prepare_once, send_with_next
 from couponsite.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, ServiceError
 from couponsite.locks import LockKind, ensure_in_transaction, stable_key
 
@@ -53,14 +53,14 @@ HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 TABLE = IdempotencyKey._meta.db_table
 
-LOCK_AND_LOOK_UP_SQL = f"""
+LOCK_AND_LOOK_UP_SQL = prepare_once(f"""
 SELECT pg_try_advisory_xact_lock(%(lock_key)s);
 SELECT fingerprint, response_status, response_body, response_content_type FROM {TABLE}
 WHERE partner_id = %(partner_id)s AND key = %(key)s AND created_at > %(since)s
-"""  # noqa: S608 - the table name is ours, the values are parameters
+""")  # noqa: S608 - the table name is ours, the values are parameters
 
 # An expired answer under the same key is replaced.
-STORE_SQL = f"""
+STORE_SQL = prepare_once(f"""
 INSERT INTO {TABLE}
     (partner_id, key, fingerprint, method, path, response_status, response_body, response_content_type, created_at)
 VALUES (%(partner_id)s, %(key)s, %(fingerprint)s, %(method)s, %(path)s, %(status)s, %(body)s, %(content_type)s, %(now)s)
@@ -68,7 +68,7 @@ ON CONFLICT (partner_id, key) DO UPDATE SET
     fingerprint = EXCLUDED.fingerprint, method = EXCLUDED.method, path = EXCLUDED.path,
     response_status = EXCLUDED.response_status, response_body = EXCLUDED.response_body,
     response_content_type = EXCLUDED.response_content_type, created_at = EXCLUDED.created_at
-"""  # noqa: S608 - the table name is ours, the values are parameters
+""")  # noqa: S608 - the table name is ours, the values are parameters
 
 
 def key_ttl() -> timedelta:

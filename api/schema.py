@@ -216,4 +216,6 @@ FEED_PAGE = {
             "data": {"book_id": 7, "count": 10000, "method": "generate"},
         },
     ],
+    "retention_days": 400,
+    "available_since": "2025-01-26T04:47:00Z",
 }

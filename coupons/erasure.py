@@ -13,7 +13,7 @@ partner's own text and is left alone; so is anything outside the footprint
 
 The audit trail stays append-only: the database refuses every UPDATE of an
 event but the one ``events_erase`` announces in the transaction-local setting
-``coupons.erasure`` (migration 0011), and refuses any DELETE.
+``coupons.erasure`` (migration 0012), and any DELETE but the retention purge's.
 
 Nothing can give the erased id a new row meanwhile: ``erasure_lock`` takes
 the partner's user lock, which every single assignment of that user takes

@@ -48,5 +48,8 @@ FEED_TYPES: Mapping[str, str] = {
 BOOK_ACTIONS = frozenset({EventAction.CODES_ADDED, EventAction.BOOK_UPDATED, EventAction.CODES_EXPORTED})
 # Events of the whole partner: no book either.
 PARTNER_ACTIONS = frozenset({EventAction.USER_ERASED})
+# What the events table's CHECK constraints name.
+NO_COUPON_ACTIONS = sorted(BOOK_ACTIONS | PARTNER_ACTIONS)
+NO_BOOK_ACTIONS = sorted(PARTNER_ACTIONS)
 FEED_ACTIONS = {feed_type: action for action, feed_type in FEED_TYPES.items()}
 FEED_TYPE_NAMES = sorted(FEED_TYPES.values())

@@ -28,12 +28,12 @@ from django.db import connection
 
 from books.models import Partner
 from coupons.event_types import FEED_ACTIONS, FEED_TYPES
-from couponsite.errors import InvalidInput
+from couponsite.errors import EventsExpired, InvalidInput
 
 FEED_PAGE_SIZE = 100
 FEED_PAGE_SIZE_MAX = 1000
 
-FEED_SQL = """
+EVENTS_SQL = """
 SELECT event.id, event.action, event.created_at, event.data
 FROM coupons_couponevent event
 WHERE event.partner_id = %(partner_id)s
@@ -44,15 +44,29 @@ WHERE event.partner_id = %(partner_id)s
 ORDER BY event.transaction_id, event.id
 LIMIT %(limit)s
 """
-AFTER_SQL = """
-  AND (event.transaction_id, event.id) > (
-      SELECT seen.transaction_id, seen.id FROM coupons_couponevent seen WHERE seen.id = %(after)s
-  )
-"""
-SEEN_SQL = """
-SELECT 1 FROM coupons_couponevent
-WHERE id = %(after)s AND partner_id = %(partner_id)s AND transaction_id IS NOT NULL AND action = ANY(%(actions)s)
-"""
+FEED_SQL = EVENTS_SQL.format(after="")
+# With ``after``: where it stands, and the page after it, in one statement
+# (one snapshot: a purge committing meanwhile cannot slip between them). It
+# starts after the event ``after`` names, if still there, or after the
+# partner's purge mark (``coupons.purge_records.EventPurgeMark``) if ``after``
+# is the mark's event; the mark's columns come along for the check.
+FEED_AFTER_SQL = """
+WITH origin AS (
+    SELECT seen.transaction_id AS seen_transaction_id, mark.transaction_id AS mark_transaction_id,
+           mark.event_id AS mark_event_id, mark.through_id AS mark_through_id,
+           coalesce(seen.transaction_id, CASE WHEN mark.event_id = %(after)s THEN mark.transaction_id END) AS start
+    FROM (SELECT 1) one
+    LEFT JOIN coupons_couponevent seen
+           ON seen.id = %(after)s AND seen.partner_id = %(partner_id)s AND seen.transaction_id IS NOT NULL
+          AND seen.action = ANY(%(feed_actions)s)
+    LEFT JOIN coupons_eventpurgemark mark ON mark.partner_id = %(partner_id)s
+)
+SELECT origin.seen_transaction_id::text, origin.mark_transaction_id::text, origin.mark_event_id,
+       origin.mark_through_id, page.id, page.action, page.created_at, page.data
+FROM origin LEFT JOIN LATERAL ({events}) page ON true
+""".format(  # noqa: S608
+    events=EVENTS_SQL.format(after="AND (event.transaction_id, event.id) > (origin.start, %(after)s)")
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,19 +94,43 @@ def event_feed(
     parameters = {
         "partner_id": partner.pk,
         "actions": actions,
+        "feed_actions": list(FEED_TYPES),
         "book_id": book_id,
         "after": after,
         "limit": limit,
     }
     with connection.cursor() as cursor:
-        if after is not None:
-            cursor.execute(SEEN_SQL, {**parameters, "actions": list(FEED_TYPES)})
-            if cursor.fetchone() is None:
-                raise InvalidInput.field("after", "after must be the id of one of your events from this feed.")
-        cursor.execute(FEED_SQL.format(after=AFTER_SQL if after is not None else ""), parameters)
-        rows = cursor.fetchall()
+        if after is None:
+            cursor.execute(FEED_SQL, parameters)
+            rows = cursor.fetchall()
+        else:
+            cursor.execute(FEED_AFTER_SQL, parameters)
+            rows = cursor.fetchall()
+            _check_after(after, *rows[0][:4])
+            rows = [row[4:] for row in rows if row[4] is not None]
     return [
         # Django's backend reads jsonb as text (for JSONField to decode).
         FeedEvent(id=event_id, type=FEED_TYPES[action], created_at=created_at, data=json.loads(data))
         for event_id, action, created_at, data in rows
     ]
+
+
+def _check_after(after: int, seen: str | None, mark: str | None, mark_id: int | None, through_id: int | None) -> None:
+    """Refuse an ``after`` that is not the partner's event, or after which the
+    retention purge deleted an event of the partner's not yet read.
+
+    The mark is the last of the partner's events the purge deleted, in the
+    feed's order. Still there, ``after`` is fine unless the mark lies after
+    it. Deleted itself, ``after`` is fine only as the mark's own event
+    (nothing after it was deleted); any other of the partner's deleted ids
+    (at most ``through_id``) lies before the mark; the rest were never the
+    partner's events."""
+    if seen is not None:
+        if mark is not None and (int(mark), mark_id) > (int(seen), after):
+            raise EventsExpired()
+        return
+    if mark is not None and after == mark_id:
+        return
+    if mark is not None and after <= through_id:
+        raise EventsExpired()
+    raise InvalidInput.field("after", "after must be the id of one of your events from this feed.")

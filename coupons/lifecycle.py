@@ -27,7 +27,7 @@ from coupons.lifecycle_rows import Add, Clear, Lifecycle, Param
 from coupons.models import Coupon, CouponState
 from coupons.sort_keys import key_above_watermark_sql
 from couponsite.actors import Actor
-from couponsite.db import send_with_next
+from couponsite.db import prepare_once, send_with_next
 from couponsite.metrics import count_transition
 from couponsite.request_ids import current_request_id
 
@@ -161,7 +161,7 @@ class TransitionSQL:
     def one_row_sql(self) -> str:
         """This transition of the coupon ``%(coupon_id)s``, now in ``%(from_state)s``,
         with its event; an error unless that row changed."""
-        return f"""
+        return prepare_once(f"""
 WITH changed AS (
     UPDATE coupons_coupon AS coupon SET {self.set_clause}
     WHERE coupon.id = %(coupon_id)s AND coupon.state = %(from_state)s
@@ -170,7 +170,7 @@ WITH changed AS (
 ), events AS (
     {EVENTS_FROM_CHANGED_SQL} RETURNING 1
 )
-SELECT coupons_expect_one_changed((SELECT count(*) FROM events), %(what)s)"""  # noqa: S608
+SELECT coupons_expect_one_changed((SELECT count(*) FROM events), %(what)s)""")  # noqa: S608
 
 
 def event_parameters(

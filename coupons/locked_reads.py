@@ -24,6 +24,7 @@ from coupons.rows import (
     book_from_row,
     coupon_with_book_from_row,
 )
+from couponsite.db import prepare_once
 from couponsite.errors import NotFound
 from couponsite.locks import LockKind, ensure_in_transaction, stable_key, stable_key_sql
 
@@ -42,24 +43,24 @@ def held_count_sql(*, held: str, ttl: str) -> str:
     return f"{held}.state IN ({_HELD_SQL}) AND NOT {expired}"
 
 
-COUPON_BY_ID_SQL = f"""
+COUPON_BY_ID_SQL = prepare_once(f"""
 SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "%(coupon_id)s")});
 {COUPON_AND_BOOK_SQL} WHERE coupon.id = %(coupon_id)s FOR UPDATE OF coupon
-"""
+""")
 
 # The code is looked up in the lock statement too: one call finds, locks and reads.
-COUPON_BY_CODE_SQL = f"""
+COUPON_BY_CODE_SQL = prepare_once(f"""
 SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.COUPON, "id")})
 FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
 {COUPON_AND_BOOK_SQL} WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s)
 FOR UPDATE OF coupon
-"""  # noqa: S608 - columns from the models, values are parameters
+""")  # noqa: S608 - columns from the models, values are parameters
 
 # Assignment of a given code: the partner's user (shared: an erasure of the
 # user excludes it), the book and user (as a random assignment of the same
 # book and user takes them), then the coupon; with how many coupons of the
 # book the user holds.
-COUPON_TO_ASSIGN_SQL = f"""
+COUPON_TO_ASSIGN_SQL = prepare_once(f"""
 SELECT pg_advisory_xact_lock_shared(%(user_lock_key)s);
 SELECT pg_advisory_xact_lock_shared({stable_key_sql(LockKind.BOOK_ASSIGNMENTS, "book_id")})
 FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
@@ -74,9 +75,9 @@ SELECT {COUPON_COLUMNS}, {BOOK_COLUMNS}, (
 )
 FROM coupons_coupon coupon JOIN books_book book ON book.id = coupon.book_id
 WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s) FOR UPDATE OF coupon
-"""  # noqa: S608 - columns from the models, values are parameters
+""")  # noqa: S608 - columns from the models, values are parameters
 
-BOOK_FOR_ASSIGNMENT_SQL = f"""
+BOOK_FOR_ASSIGNMENT_SQL = prepare_once(f"""
 SELECT pg_advisory_xact_lock_shared(%(user_lock_key)s);
 SELECT pg_advisory_xact_lock_shared(%(book_lock_key)s);
 SELECT pg_advisory_xact_lock(%(lock_key)s);
@@ -86,7 +87,7 @@ SELECT {BOOK_COLUMNS}, CASE WHEN book.max_codes_per_user IS NULL THEN 0 ELSE (
       AND {held_count_sql(held="held", ttl="book.assignment_ttl_seconds")}
 ) END
 FROM books_book book WHERE book.id = %(book_id)s AND book.partner_id = %(partner_id)s
-"""  # noqa: S608 - columns from the models
+""")  # noqa: S608 - columns from the models
 
 
 def coupon_for_update(*, coupon_id: int) -> Coupon:

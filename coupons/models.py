@@ -11,7 +11,7 @@ from django_fsm import FSMField
 
 from books.codes import CODE_REGEX
 from books.models import Book, Partner
-from coupons.event_types import BOOK_ACTIONS, PARTNER_ACTIONS, EventAction
+from coupons.event_types import NO_BOOK_ACTIONS, NO_COUPON_ACTIONS, EventAction
 from coupons.lifecycle_rows import Add, Clear, Effect, LifecycleRow, Param, RedrawSortKey
 from couponsite.bounds import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
@@ -318,16 +318,11 @@ class TransactionIdField(models.Field):
         return None if value is None else int(value)
 
 
-# Events with no coupon (and no states): a book's or the partner's; with no book: the partner's.
-NO_COUPON = Q(action__in=sorted(BOOK_ACTIONS | PARTNER_ACTIONS))
-NO_BOOK = Q(action__in=sorted(PARTNER_ACTIONS))
-
-
 class CouponEvent(models.Model):
-    """Append-only audit row (the database refuses updates and deletes, but
-    an end user's erasure: ``coupons.erasure``): one per transition of a
-    coupon, one per bulk load, export or change of a book (no coupon, no
-    states), one per erasure (no book either). They are the events feed too.
+    """Append-only audit row and events feed: a coupon's transition, a book's
+    bulk load, export or change (no coupon, no states), an end user's erasure
+    (no book). The database refuses updates and deletes but an erasure's
+    (``coupons.erasure``) and the retention purge's (``coupons.retention``).
 
     ``partner`` and ``book`` are copied from the coupon in the statement that
     writes the event, with no foreign-key constraint: its check would share-lock
@@ -377,24 +372,29 @@ class CouponEvent(models.Model):
                 condition=Q(transaction_id__isnull=False),
                 name="event_feed_idx",
             ),
-            # A partner's end user's events: what an erasure rewrites.
             models.Index(fields=["partner", "user_id"], condition=Q(user_id__isnull=False), name="event_user_idx"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=(NO_COUPON & Q(coupon__isnull=True))
-                | (~NO_COUPON & Q(coupon__isnull=False, from_state__isnull=False, to_state__isnull=False)),
+                condition=Q(action__in=NO_COUPON_ACTIONS, coupon__isnull=True)
+                | (
+                    ~Q(action__in=NO_COUPON_ACTIONS)
+                    & Q(coupon__isnull=False, from_state__isnull=False, to_state__isnull=False)
+                ),
                 name="event_coupon_matches_action",
             ),
             models.CheckConstraint(
-                condition=(NO_BOOK & Q(book__isnull=True)) | (~NO_BOOK & Q(book__isnull=False)),
+                condition=Q(action__in=NO_BOOK_ACTIONS, book__isnull=True)
+                | (~Q(action__in=NO_BOOK_ACTIONS) & Q(book__isnull=False)),
                 name="event_book_matches_action",
             ),
         ]
 
     def __str__(self) -> str:
-        if self.book_id is None:
-            return f"partner {self.partner_id} {self.action}"
         if self.coupon_id is None:
-            return f"book {self.book_id} {self.action}"
+            return f"{f'book {self.book_id}' if self.book_id else f'partner {self.partner_id}'} {self.action}"
         return f"{self.coupon_id} {self.action} {self.from_state}->{self.to_state}"
+
+
+# The retention purge's records (a module of their own: this one is at its size limit).
+from coupons.purge_records import EventPurge, EventPurgeMark  # noqa: E402, F401

@@ -32,6 +32,8 @@ REJECTED_ROWS_LISTED_MAX = 100
 METADATA_MAX_BYTES = 4_096
 # A book's statistics cover at most this many days.
 STATS_DAYS_MAX = 366
+# Events are kept at least so long: the statistics count assignments in them.
+EVENT_RETENTION_DAYS_MIN = STATS_DAYS_MAX + 1
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 WEBHOOK_URL_MAX_LENGTH = 2_000
 WEBHOOK_DESCRIPTION_MAX_LENGTH = 500

@@ -11,7 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection
 
-from couponsite.postgres.base import Queued, Timeouts
+from couponsite.postgres.base import Queued, Timeouts, prepare_once
+
+__all__ = ["prepare_once", "send_with_next"]  # prepare_once: couponsite.postgres's, for the apps
 
 
 def send_with_next(sql: str, params: Any = None) -> Queued:

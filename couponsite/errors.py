@@ -35,6 +35,7 @@ class ErrorCode(enum.StrEnum):
     REDEMPTION_ROLLED_BACK = "redemption_rolled_back"
     EXPORT_NOT_READY = "export_not_ready"
     IDEMPOTENCY_KEY_IN_FLIGHT = "idempotency_key_in_flight"
+    EVENTS_EXPIRED = "events_expired"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     THROTTLED = "throttled"
@@ -123,6 +124,13 @@ ERRORS: dict[ErrorCode, ErrorType] = {
         "Idempotency key in flight",
         "A request with this `Idempotency-Key` is still being processed; retry later.",
         "A request with this Idempotency-Key is still being processed",
+    ),
+    ErrorCode.EVENTS_EXPIRED: ErrorType(
+        410,
+        "Events expired",
+        "`after` names an event the feed no longer keeps, or events after it were deleted unread (older than"
+        " the retention): poll without `after` to start again from the oldest event kept, and reconcile.",
+        "Events after this one were deleted before you read them (they are kept for a limited time)",
     ),
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: ErrorType(
         415, "Unsupported media type", "The body is neither JSON nor (for uploads) multipart form data."
@@ -248,3 +256,7 @@ class ServiceUnavailable(ServiceError):
 
 class ExportNotReady(ServiceError):
     code = ErrorCode.EXPORT_NOT_READY
+
+
+class EventsExpired(ServiceError):
+    code = ErrorCode.EVENTS_EXPIRED

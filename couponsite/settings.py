@@ -12,11 +12,24 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from couponsite import client_address, embedded_db
+from couponsite.bounds import EVENT_RETENTION_DAYS_MIN
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+
+def kept_for(name: str, value: str, *, minimum: int = 1) -> int | None:
+    """A retention read from the environment: a whole number, at least
+    ``minimum``; 0 or empty: kept forever (None)."""
+    value = value.strip()
+    if value in {"", "0"}:
+        return None
+    if not value.isdigit() or int(value) < minimum:
+        raise ImproperlyConfigured(f"{name} must be a whole number of at least {minimum}, or 0 (kept forever)")
+    return int(value)
+
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="production")
 if DJANGO_ENV not in {"production", "development", "test"}:
@@ -119,6 +132,10 @@ else:
 # requests a second on this machine (DESIGN.md).
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+# The hot path's statements prepared once a connection (couponsite/postgres/base.py).
+# Off behind a transaction-pooling PgBouncer, which does not keep a session's
+# prepared statements.
+DATABASES["default"]["PREPARED_STATEMENTS"] = env.bool("DATABASE_PREPARED_STATEMENTS", default=True)
 # The task queue (procrastinate) and the exports' long reads: straight to
 # PostgreSQL, not through PgBouncer: the worker's LISTEN/NOTIFY and a
 # server-side cursor read across transactions need a session of their own.
@@ -222,6 +239,20 @@ if PRODUCTION and WEBHOOK_ALLOW_LOOPBACK:
 # after the export finished.
 EXPORT_DIR = Path(env.str("EXPORT_DIR", default=str(BASE_DIR / "var" / "exports")))
 EXPORT_TTL_HOURS = env.int("EXPORT_TTL_HOURS", default=24)
+
+# Retention: how long the queue's purges keep rows (docs/operations.md,
+# "Retention"); 0 or empty keeps them forever. Events (the audit trail, the
+# events feed, the books' statistics): at least the statistics' window, which
+# counts assignments in them (docs/decisions.md, "Retention").
+EVENT_RETENTION_DAYS = kept_for(
+    "EVENT_RETENTION_DAYS", env.str("EVENT_RETENTION_DAYS", default="400"), minimum=EVENT_RETENTION_DAYS_MIN
+)
+# Webhook deliveries (and their attempts), from when they ended; pending ones stay.
+WEBHOOK_DELIVERY_RETENTION_DAYS = kept_for(
+    "WEBHOOK_DELIVERY_RETENTION_DAYS", env.str("WEBHOOK_DELIVERY_RETENTION_DAYS", default="30")
+)
+# The task queue's finished jobs (succeeded, failed, cancelled, aborted).
+QUEUE_JOB_RETENTION_HOURS = kept_for("QUEUE_JOB_RETENTION_HOURS", env.str("QUEUE_JOB_RETENTION_HOURS", default="72"))
 
 # Security: everything `check --deploy` asks for is on in production.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=PRODUCTION) else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 
+from django.conf import settings
 from django.core.management import call_command
 from procrastinate import JobContext
 from procrastinate.contrib.django import app
@@ -23,8 +24,6 @@ logger = logging.getLogger(__name__)
 # A worker sends a heartbeat every 10 s (procrastinate's default); three missed
 # ones mean it is gone.
 STALLED_AFTER_SECONDS = 30
-# Finished jobs kept for a look in the admin; failed ones stay until deleted by hand.
-FINISHED_JOBS_KEPT_HOURS = 72
 # The record of staff logins and logouts (django-axes' access logs).
 LOGIN_RECORDS_KEPT_DAYS = 90
 
@@ -54,7 +53,14 @@ async def retry_stalled_jobs(context: JobContext, timestamp: int) -> int:
 @app.periodic(cron="41 * * * *")
 @app.task(queueing_lock="delete_finished_jobs", pass_context=True)
 async def delete_finished_jobs(context: JobContext, timestamp: int) -> None:
-    await context.app.job_manager.delete_old_jobs(nb_hours=FINISHED_JOBS_KEPT_HOURS)
+    """Finished jobs, kept ``QUEUE_JOB_RETENTION_HOURS`` for a look (failed ones
+    too: the worker's log has their exception); none deleted when it is 0."""
+    hours = settings.QUEUE_JOB_RETENTION_HOURS
+    if hours is None:
+        return
+    await context.app.job_manager.delete_old_jobs(
+        nb_hours=hours, include_failed=True, include_cancelled=True, include_aborted=True
+    )
 
 
 @app.periodic(cron="41 3 * * *")

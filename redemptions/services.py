@@ -17,13 +17,14 @@ from coupons.models import Coupon, CouponState
 from coupons.services import coupon_check_usable, coupon_expire_lock_if_due
 from couponsite.actors import Actor
 from couponsite.bounds import REASON_MAX_LENGTH, checked_metadata, checked_user_id
+from couponsite.db import prepare_once
 from couponsite.errors import CouponLocked, CouponVoid, InvalidInput, NotFound, RedemptionRolledBack
 from redemptions.models import Redemption
 
-INSERT_REDEMPTION_SQL = f"""
+INSERT_REDEMPTION_SQL = prepare_once(f"""
 INSERT INTO {Redemption._meta.db_table} (id, coupon_id, user_id, metadata, created_at, rolled_back_at, rollback_reason)
 VALUES (%(redemption_id)s, %(coupon_id)s, %(redemption_user_id)s, %(redemption_metadata)s, %(now)s, NULL, '')
-"""  # noqa: S608 - the table name is ours, the values are parameters
+""")  # noqa: S608 - the table name is ours, the values are parameters
 
 
 def redemption_snapshot(redemption: Redemption, *, coupon: Coupon) -> dict:

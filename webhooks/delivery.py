@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from coupons.events import snapshot_time
@@ -223,13 +223,41 @@ def webhook_endpoints_to_drain() -> list[Any]:
     return list(WebhookEndpoint.objects.filter(is_active=True).order_by("id").values_list("id", flat=True))
 
 
-FINISHED_DELIVERIES_KEPT = timedelta(days=30)
+DELIVERY_PURGE_BATCH = 5_000
+
+# A batch of ended deliveries, deleted with their attempts; the status and the
+# end are checked again on the row itself, so that a delivery a staff retry
+# made pending meanwhile stays. Returns the batch's last id and how many went.
+DELIVERY_PURGE_BATCH_SQL = """
+WITH batch AS (
+    SELECT id FROM webhooks_webhookdelivery
+    WHERE id > %(after_id)s AND status <> 'pending' AND finished_at < %(before)s
+    ORDER BY id LIMIT %(batch)s
+), gone AS (
+    DELETE FROM webhooks_webhookdelivery delivery USING batch
+    WHERE delivery.id = batch.id AND delivery.status <> 'pending' AND delivery.finished_at < %(before)s
+    RETURNING delivery.id
+), attempts AS (
+    DELETE FROM webhooks_webhookattempt attempt USING gone WHERE attempt.delivery_id = gone.id
+)
+SELECT (SELECT max(id) FROM batch), (SELECT count(*) FROM gone)
+"""
 
 
-def webhook_deliveries_purge(*, now: datetime, kept: timedelta = FINISHED_DELIVERIES_KEPT) -> int:
-    """Delete the deliveries (and their attempts) that ended more than ``kept``
-    ago; pending ones stay whatever their age. How many were deleted."""
-    _, by_model = WebhookDelivery.objects.filter(
-        status__in=[DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED], finished_at__lt=now - kept
-    ).delete()
-    return by_model.get(WebhookDelivery._meta.label, 0)
+def webhook_deliveries_purge(*, now: datetime, batch: int = DELIVERY_PURGE_BATCH) -> int:
+    """Delete the deliveries (and their attempts) that ended more than
+    ``WEBHOOK_DELIVERY_RETENTION_DAYS`` ago, a batch of ids a transaction;
+    pending ones stay whatever their age. How many were deleted."""
+    days = settings.WEBHOOK_DELIVERY_RETENTION_DAYS
+    if days is None:
+        return 0
+    parameters = {"after_id": 0, "before": now - timedelta(days=days), "batch": batch}
+    deleted = 0
+    while True:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(DELIVERY_PURGE_BATCH_SQL, parameters)
+            last_id, gone = cursor.fetchone()
+        deleted += gone
+        if last_id is None:
+            return deleted
+        parameters["after_id"] = last_id

@@ -22,6 +22,21 @@ from webhooks.models import WebhookDelivery, WebhookEndpoint
 FAN_OUT_BATCH = 1000
 RETRY_WINDOW = timedelta(hours=24)
 
+# The events the outbox still needs, which the events' retention purge keeps
+# however old (``coupons.retention``, registered in ``WebhooksConfig.ready``):
+# those past the cursor of an active endpoint of their partner (not fanned out
+# yet), and those a delivery names (pending, or ended and still listed, so a
+# staff retry finds its event). A switched-off endpoint's cursor holds
+# nothing: switched back on after longer than the retention, it goes on from
+# the events still kept, as a poller of the feed would.
+OUTBOX_KEEPS_EVENT_SQL = """
+EXISTS (
+    SELECT 1 FROM webhooks_webhookendpoint endpoint
+    WHERE endpoint.partner_id = event.partner_id AND endpoint.is_active
+      AND (event.transaction_id, event.id) > (endpoint.cursor_transaction_id, endpoint.cursor_event_id)
+) OR EXISTS (SELECT 1 FROM webhooks_webhookdelivery delivery WHERE delivery.event_id = event.id)
+"""
+
 # The horizon and the events below it in one statement, one snapshot.
 PENDING_EVENTS_SQL = """
 WITH horizon AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)

@@ -12,11 +12,13 @@ from procrastinate.contrib.django import app
 
 from api.models import IdempotencyKey, RateCounter
 from books.tests.factories import BookFactory, PartnerFactory
-from coupons.models import Coupon, CouponEvent, CouponState
+from coupons.models import Coupon, CouponEvent, CouponState, EventPurge
 from coupons.services import coupon_assign_random
-from coupons.tests.factories import expire, locked_coupon, make_coupons
+from coupons.tests.factories import BookEventFactory, expire, locked_coupon, make_coupons
 from couponsite.actors import Actor
 from couponsite.tests.queue import run_queued_jobs
+from webhooks.models import DeliveryStatus, WebhookDelivery
+from webhooks.services import webhook_create, webhook_endpoint_disable, webhook_send_test
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "queue"])
 
@@ -31,6 +33,7 @@ SCHEDULE = {
     "couponsite.tasks.delete_old_login_records": "41 3 * * *",
     "webhooks.tasks.queue_webhook_drains": "* * * * *",
     "webhooks.tasks.purge_webhook_deliveries": "29 4 * * *",
+    "coupons.tasks.purge_events": "47 4 * * *",
 }
 
 
@@ -104,3 +107,26 @@ def test_the_login_records_task_keeps_90_days():
     run_queued_jobs()
 
     assert list(AccessLog.objects.values_list("username", flat=True)) == ["recent"]
+
+
+def test_the_daily_purges_delete_old_events_and_ended_deliveries(settings):
+    settings.EVENT_RETENTION_DAYS = 400
+    settings.WEBHOOK_DELIVERY_RETENTION_DAYS = 30
+    book = BookFactory()
+    BookEventFactory(book=book, created_at=timezone.now() - timedelta(days=401))
+    recent = BookEventFactory(book=book)
+    endpoint = webhook_create(partner=book.partner, url="http://127.0.0.1:9/hooks", event_types=[])
+    ended = webhook_send_test(endpoint=endpoint)
+    # Switched off: its cursor (where the oldest running transaction stood) holds no event.
+    webhook_endpoint_disable(endpoint=endpoint, reason="test")
+    WebhookDelivery.objects.filter(pk=ended.pk).update(
+        status=DeliveryStatus.SUCCEEDED, finished_at=timezone.now() - timedelta(days=31)
+    )
+
+    defer("coupons.tasks.purge_events")
+    defer("webhooks.tasks.purge_webhook_deliveries")
+    run_queued_jobs()
+
+    assert list(CouponEvent.objects.filter(book=book).values_list("pk", flat=True)) == [recent.pk]
+    assert EventPurge.objects.get().deleted == 1
+    assert not WebhookDelivery.objects.filter(pk=ended.pk).exists()

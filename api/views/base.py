@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.authentication import principal
+from api.serializers import FlatRequestSerializer, validated
 from books.codes import CODE_PATTERN_RE
 from books.models import Partner
 from couponsite.actors import Actor
@@ -51,6 +52,8 @@ class PartnerViewSet(viewsets.GenericViewSet):
             raise exceptions.NotFound("No such coupon")
 
     def parsed(self, serializer_class: type[serializers.Serializer], **kwargs: Any) -> dict[str, Any]:
+        if issubclass(serializer_class, FlatRequestSerializer) and not kwargs:
+            return validated(serializer_class, self.request.data)
         serializer = serializer_class(data=self.request.data, **kwargs)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)

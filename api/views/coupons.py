@@ -121,6 +121,12 @@ class CouponViewSet(PartnerViewSet):
         operation_id="coupons_history",
         tags=TAG,
         summary="A coupon's events, oldest first, a cursor page at a time",
+        description=(
+            "Events are kept for a limited time (the events feed's `retention_days`, 400 days unless the "
+            "operator says otherwise): older ones are deleted, so a long-lived coupon's history starts with the "
+            "oldest event kept, not with its first assignment. The coupon itself (state, holder, use count) and "
+            "its redemptions are kept whole."
+        ),
         responses={200: CouponEventSerializer(many=True), **schema.problems(ErrorCode.NOT_FOUND)},
         examples=[schema.example("History", schema.EVENT)],
     )

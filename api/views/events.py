@@ -11,7 +11,9 @@ from api.fields import WholeNumberQueryField
 from api.views.base import PartnerViewSet
 from coupons.event_types import FEED_TYPE_NAMES
 from coupons.feed import FEED_PAGE_SIZE, FEED_PAGE_SIZE_MAX, FeedEvent, event_feed
+from coupons.retention import feed_reach
 from couponsite.bounds import ID_MAX
+from couponsite.errors import ErrorCode
 
 
 class EventQuerySerializer(serializers.Serializer):
@@ -53,6 +55,21 @@ class EventPageSerializer(serializers.Serializer):
         allow_null=True, help_text="The rest, when this page is full; null when you are up to date for now."
     )
     results = EventSerializer(many=True)
+    retention_days = serializers.IntegerField(
+        allow_null=True,
+        min_value=1,
+        help_text=(
+            "How many days events are kept: older ones are deleted by a daily purge (a coupon's history too). "
+            "Poll at least this often. null: kept forever."
+        ),
+    )
+    available_since = serializers.DateTimeField(
+        allow_null=True,
+        help_text=(
+            "How far back the feed reaches: every one of your events created since this time is here; older "
+            "ones may have been deleted. It moves forward a day at a time. null: none has ever been deleted."
+        ),
+    )
 
 
 # (A comment, not a docstring: the schema would show it.) The feed's order is
@@ -68,10 +85,14 @@ class EventViewSet(PartnerViewSet):
             "a client that polls with `after` (the last id it has) never misses nor repeats an event, even "
             "when transactions commit out of id order. So ids do not always increase along the feed; follow "
             "`after`, never compare ids. An event appears once every change that began before it has ended "
-            "(usually within milliseconds; a large code upload can hold it back until it is done)."
+            "(usually within milliseconds; a large code upload can hold it back until it is done).\n\n"
+            "Events are kept `retention_days` days (every page says so, and `available_since` says how far back "
+            "the feed reaches). An `after` that names an event deleted since, or after which an event you had not "
+            "read yet was deleted, is `410 events_expired`: poll without `after` to start again from the oldest "
+            "event kept, and reconcile what you missed from the coupons themselves."
         ),
         parameters=[EventQuerySerializer],
-        responses={200: EventPageSerializer, **schema.problems()},
+        responses={200: EventPageSerializer, **schema.problems(ErrorCode.EVENTS_EXPIRED)},
         examples=[schema.example("A page", schema.FEED_PAGE)],
     )
     def feed(self, request: Request) -> Response:
@@ -85,7 +106,14 @@ class EventViewSet(PartnerViewSet):
             book_id=options.get("book_id"),
             limit=options["page_size"],
         )
-        return Response({"next": self._next(events, page_size=options["page_size"]), "results": _rendered(events)})
+        reach = feed_reach()
+        page = {
+            "next": self._next(events, page_size=options["page_size"]),
+            "results": events,
+            "retention_days": reach.retention_days,
+            "available_since": reach.available_since,
+        }
+        return Response(EventPageSerializer(page).data)
 
     def _next(self, events: list[FeedEvent], *, page_size: int) -> str | None:
         if len(events) < page_size:
@@ -93,7 +121,3 @@ class EventViewSet(PartnerViewSet):
         query = self.request.query_params.copy()
         query["after"] = str(events[-1].id)
         return self.request.build_absolute_uri(f"{self.request.path}?{urlencode(query, doseq=True)}")
-
-
-def _rendered(events: list[FeedEvent]) -> list[dict]:
-    return EventSerializer(events, many=True).data

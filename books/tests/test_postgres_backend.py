@@ -200,3 +200,41 @@ def test_a_block_with_timeouts_that_runs_nothing_sends_nothing():
             with transaction.atomic(), transaction.atomic():
                 pass
     assert transactions_committed() - before <= 2
+
+
+def server_ended(wrapper) -> None:
+    """End the wrapper's session from another connection, and wait for the
+    goodbye to reach its socket."""
+    import select
+
+    import psycopg
+
+    with psycopg.connect(**wrapper.get_connection_params(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [wrapper.connection.info.backend_pid])
+    select.select([wrapper.connection.pgconn.socket], [], [], 5)
+
+
+def test_the_health_check_asks_the_socket_not_the_server(monkeypatch):
+    connection.ensure_connection()
+    calls = calls_to_the_server(monkeypatch)
+    monkeypatch.setattr(connection.connection, "execute", lambda *args, **kwargs: calls.append("connection.execute"))
+
+    assert connection.is_usable()
+    assert calls == []
+
+
+def test_a_connection_the_server_ended_is_replaced_by_the_health_check():
+    connection.ensure_connection()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        if cursor.fetchone()[0] != connection.connection.info.backend_pid:
+            pytest.skip("a pooler (PgBouncer) in between replaces a server connection that was ended")
+    ended = connection.connection.info.backend_pid
+    server_ended(connection)
+
+    assert not connection.is_usable()
+    connection.health_check_enabled, connection.health_check_done = True, False
+    connection.close_if_health_check_failed()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != ended

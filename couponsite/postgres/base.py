@@ -19,6 +19,24 @@ connection options (PgBouncer in transaction mode refuses them) nor as
 session ``SET`` (it would outlive the request on a pooled server connection),
 and never in a round trip of their own.
 
+Statements registered with ``prepare_once`` (the hot path's, written once in
+the apps) are prepared on each connection the first time they run, the
+``PREPARE`` in front of them in the same call, and from then on sent as
+``EXECUTE``: the server parses and plans them once a connection, not once a
+call (on this machine that halved PostgreSQL's CPU for a transition and its
+event). Prepared statements live in the server's session, which a
+transaction-pooling PgBouncer does not keep: the database's
+``PREPARED_STATEMENTS`` setting turns them off there. After a call that
+carried a ``PREPARE`` fails, the connection's prepared statements are read
+back from ``pg_prepared_statements`` before the next one (so a
+``DEALLOCATE`` behind the backend's back fails one call, not all after it).
+
+The health check (``CONN_HEALTH_CHECKS``) asks the connection's socket
+first: a server that restarted or ended the session has sent its goodbye
+and closed the socket, which then reads as ready with nobody having asked;
+only then does Django's ``SELECT 1`` go out. A healthy connection is checked
+without a round trip.
+
 Everything else is Django's: the blocks, their nesting, their errors (an
 error of a queued statement is raised by the call that carried it, inside the
 block, which then rolls back). It needs client-side binding (several
@@ -28,11 +46,15 @@ statements in one call), Django's default and PgBouncer's need alike.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import re
+import select
 from typing import Any
 
+import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base as postgresql
-from psycopg.pq import Format
+from psycopg.pq import ConnStatus, Format
 
 
 @dataclasses.dataclass
@@ -73,18 +95,76 @@ SERVER_TIMEOUTS_SQL = (
 )
 
 
+_PARAMETER = re.compile(r"%\((\w+)\)s")
+# Statements of a registered text end a line with ";".
+_STATEMENT_END = re.compile(r";[ \t]*\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class Preparation:
+    """A registered text as prepared statements: their names, the
+    ``PREPARE`` of each, and the ``EXECUTE`` of them all with the text's
+    named parameters."""
+
+    names: tuple[str, ...]
+    prepares: tuple[str, ...]
+    execute: str
+
+    @classmethod
+    def of(cls, sql: str) -> Preparation:
+        names, prepares, executes = [], [], []
+        for statement in filter(None, (part.strip() for part in _STATEMENT_END.split(sql))):
+            if "%s" in statement.replace("%%", ""):
+                raise ValueError("prepare_once takes named parameters only")
+            parameters = list(dict.fromkeys(_PARAMETER.findall(statement)))
+            body = statement.replace("%%", "%")
+            for number, parameter in enumerate(parameters, start=1):
+                body = body.replace(f"%({parameter})s", f"${number}")
+            name = "cbs_" + hashlib.sha256(body.encode()).hexdigest()[:20]
+            names.append(name)
+            prepares.append(f"PREPARE {name} AS {body}")
+            arguments = ", ".join(f"%({parameter})s" for parameter in parameters)
+            executes.append(f"EXECUTE {name}({arguments})" if parameters else f"EXECUTE {name}")
+        return cls(names=tuple(names), prepares=tuple(prepares), execute=";\n".join(executes))
+
+
+_PREPARATIONS: dict[str, Preparation] = {}
+
+
+def prepare_once(sql: str) -> str:
+    """Register ``sql`` (named parameters only; several statements each end
+    a line with ";") to run as prepared statements; returns it unchanged."""
+    _PREPARATIONS.setdefault(sql, Preparation.of(sql))
+    return sql
+
+
 class Cursor(postgresql.Cursor):
     """psycopg's client-side binding cursor, sending what its connection has
-    waiting in front of each statement, in the same call."""
+    waiting in front of each statement, in the same call, and registered
+    statements as prepared ones."""
 
     wrapper: DatabaseWrapper | None = None
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Cursor:
-        waiting = self.wrapper.take_waiting() if self.wrapper is not None else []
-        if not waiting:
+        wrapper = self.wrapper
+        if wrapper is None:
             return super().execute(query, params, **kwargs)
-        parts = [item if isinstance(item, str) else self.mogrify(item.sql, item.params) for item in waiting]
-        super().execute(";\n".join([*parts, self.mogrify(query, params)]), **kwargs)
+        waiting = wrapper.take_waiting()
+        if not waiting and wrapper.preparation(query) is None:
+            return super().execute(query, params, **kwargs)
+        prepares: list[str] = []
+        parts = [item if isinstance(item, str) else self._text(item.sql, item.params, prepares) for item in waiting]
+        parts.append(self._text(query, params, prepares))
+        try:
+            super().execute(";\n".join([*prepares, *parts]), **kwargs)
+        except Exception:
+            # Which PREPARE ran is unknown; or one went missing (a DEALLOCATE
+            # or DISCARD behind the backend's back, a pooler in between).
+            if wrapper.prepares_statements:
+                wrapper.forget_prepared()
+            raise
+        for _ in prepares:
+            self.nextset()
         for item in waiting:
             if isinstance(item, Queued):
                 item.rows = self.fetchall() if self.description is not None else None
@@ -92,6 +172,15 @@ class Cursor(postgresql.Cursor):
                 item.sent = True
             self.nextset()
         return self
+
+    def _text(self, sql: str, params: Any, prepares: list[str]) -> str:
+        """``sql`` with ``params`` as it goes out: as ``EXECUTE`` when it is
+        registered (its ``PREPARE`` added to ``prepares`` the first time)."""
+        preparation = self.wrapper.preparation(sql)
+        if preparation is None:
+            return self.mogrify(sql, params)
+        prepares.extend(self.wrapper.prepares_missing(preparation, self.connection, sending=prepares))
+        return self.mogrify(preparation.execute, params)
 
     def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
         self.send_waiting()
@@ -114,6 +203,9 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         # Savepoints rolled back before they were sent: Django releases them next.
         self._dropped_savepoints: set[str] = set()
         self.timeouts: Timeouts | None = None
+        self.prepares_statements = bool(self.settings_dict.get("PREPARED_STATEMENTS", False))
+        # Names prepared on this connection; None: unknown since a call failed.
+        self._prepared: set[str] | None = set()
 
     def get_connection_params(self) -> dict[str, Any]:
         if self.settings_dict["OPTIONS"].get("server_side_binding"):
@@ -121,6 +213,47 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         params = super().get_connection_params()
         params["cursor_factory"] = Cursor
         return params
+
+    def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        connection = super().get_new_connection(conn_params)
+        self._prepared = set()
+        return connection
+
+    def is_usable(self) -> bool:
+        """Whether the connection is open, as its socket tells: with nothing
+        sent unasked, with no round trip; with something (the server's
+        goodbye, or a notice), by Django's ``SELECT 1``."""
+        if self.connection is None or self.connection.closed:
+            return False
+        pgconn = self.connection.pgconn
+        try:
+            unasked = select.select([pgconn.socket], [], [], 0)[0]
+        except (psycopg.OperationalError, OSError, ValueError):
+            return False
+        if unasked:
+            return super().is_usable()
+        return pgconn.status == ConnStatus.OK
+
+    def preparation(self, sql: Any) -> Preparation | None:
+        return _PREPARATIONS.get(sql) if self.prepares_statements and isinstance(sql, str) else None
+
+    def prepares_missing(self, preparation: Preparation, connection: Any, *, sending: list[str]) -> list[str]:
+        """The ``PREPARE`` statements ``preparation`` still needs on this
+        connection, besides those in ``sending``; counted as done (a failed
+        call forgets them all)."""
+        if self._prepared is None:
+            rows = connection.execute("SELECT name FROM pg_prepared_statements").fetchall()
+            self._prepared = {name for (name,) in rows}
+        missing = [
+            prepare
+            for name, prepare in zip(preparation.names, preparation.prepares, strict=True)
+            if name not in self._prepared and prepare not in sending
+        ]
+        self._prepared.update(preparation.names)
+        return missing
+
+    def forget_prepared(self) -> None:
+        self._prepared = None
 
     def has_waiting(self) -> bool:
         return bool(self._waiting)

@@ -111,3 +111,37 @@ def test_the_development_example_gives_a_working_development_run(tmp_path):
     )
 
     assert result.stdout.split() == ["development", "True", "False", "0"], result.stderr
+
+
+def retention_settings(**env: str) -> subprocess.CompletedProcess:
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.EVENT_RETENTION_DAYS, settings.WEBHOOK_DELIVERY_RETENTION_DAYS, "
+        "settings.QUEUE_JOB_RETENTION_HOURS)"
+    )
+    names = {"EVENT_RETENTION_DAYS", "WEBHOOK_DELIVERY_RETENTION_DAYS", "QUEUE_JOB_RETENTION_HOURS"}
+    environment = {k: v for k, v in os.environ.items() if k not in names}
+    environment.update(DJANGO_ENV="test", DJANGO_SETTINGS_MODULE="couponsite.settings", **env)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_retention_defaults_and_kept_forever_with_0_or_empty():
+    defaults = retention_settings()
+    forever = retention_settings(
+        EVENT_RETENTION_DAYS="", WEBHOOK_DELIVERY_RETENTION_DAYS="0", QUEUE_JOB_RETENTION_HOURS=" "
+    )
+    chosen = retention_settings(EVENT_RETENTION_DAYS="730", WEBHOOK_DELIVERY_RETENTION_DAYS="7")
+
+    assert defaults.stdout.split() == ["400", "30", "72"], defaults.stderr
+    assert forever.stdout.split() == ["None", "None", "None"], forever.stderr
+    assert chosen.stdout.split() == ["730", "7", "72"], chosen.stderr
+
+
+@pytest.mark.parametrize("value", ["366", "90", "-1", "1.5", "a year"])
+def test_an_event_retention_shorter_than_the_statistics_window_or_not_a_number_is_refused(value):
+    result = retention_settings(EVENT_RETENTION_DAYS=value)
+
+    assert result.returncode != 0
+    assert "EVENT_RETENTION_DAYS must be a whole number of at least 367" in result.stderr

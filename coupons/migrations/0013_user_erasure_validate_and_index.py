@@ -1,4 +1,4 @@
-"""Erasing an end user (step 2 of 2): the constraints of 0011 validated, and
+"""Erasing an end user (step 2 of 2): the constraints of 0012 validated, and
 the index an erasure finds a user's events through.
 
 Not atomic: VALIDATE scans the table under a lock that lets reads and writes
@@ -19,7 +19,7 @@ ALTER TABLE coupons_couponevent VALIDATE CONSTRAINT event_book_matches_action;
 class Migration(migrations.Migration):
     atomic = False
 
-    dependencies = [("coupons", "0011_user_erasure")]
+    dependencies = [("coupons", "0012_user_erasure")]
 
     operations = [
         migrations.RunSQL(VALIDATE, migrations.RunSQL.noop),

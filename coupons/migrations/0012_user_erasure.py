@@ -8,11 +8,11 @@ and the partner-level event that records it.
   ``coupons.erasure`` announces in the transaction-local setting
   ``coupons.erasure`` (partner, user id, pseudonym), on that partner's events
   only, changing ``user_id`` and ``data`` exactly as the erasure does and
-  nothing else, to a pseudonym of the erasure's form. Every other UPDATE, and
-  every DELETE, is refused as before.
+  nothing else, to a pseudonym of the erasure's form. Every other UPDATE is
+  refused as before, and every DELETE but the retention purge's (0011).
 - The ``user_erased`` event belongs to no book: ``book_id`` may be NULL, for
   that action only. Catalogue changes under a short lock (``lock_timeout``);
-  the constraints are added ``NOT VALID`` and validated by 0012, which scans
+  the constraints are added ``NOT VALID`` and validated by 0013, which scans
   without blocking writes, and builds the user index ``CONCURRENTLY``.
 """
 
@@ -47,13 +47,17 @@ END;
 $$;
 """
 
-APPEND_ONLY_BUT_ERASURE = """
+APPEND_ONLY_BUT_PURGE_AND_ERASURE = """
 CREATE OR REPLACE FUNCTION coupons_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     erasure jsonb;
     erased text;
     pseudonym text;
 BEGIN
+    IF TG_OP = 'DELETE'
+       AND OLD.created_at < nullif(current_setting('coupons.events_purge_before', true), '')::timestamptz THEN
+        RETURN OLD;
+    END IF;
     IF TG_OP = 'UPDATE' THEN
         erasure := nullif(current_setting('coupons.erasure', true), '')::jsonb;
         erased := erasure ->> 'user_id';
@@ -71,9 +75,14 @@ END;
 $$;
 """
 
-APPEND_ONLY = """
+# 0011's.
+APPEND_ONLY_BUT_PURGE = """
 CREATE OR REPLACE FUNCTION coupons_event_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF TG_OP = 'DELETE'
+       AND OLD.created_at < nullif(current_setting('coupons.events_purge_before', true), '')::timestamptz THEN
+        RETURN OLD;
+    END IF;
     RAISE EXCEPTION 'coupon events are append-only' USING ERRCODE = 'restrict_violation';
 END;
 $$;
@@ -130,7 +139,7 @@ ACTIONS = [
 class Migration(migrations.Migration):
     dependencies = [
         ("books", "0006_book_assignment_ttl_seconds"),
-        ("coupons", "0010_events_partner_book_required_and_feed_index"),
+        ("coupons", "0011_event_retention"),
         ("redemptions", "0002_drop_indexes_covered_by_composites"),
     ]
 
@@ -194,5 +203,5 @@ class Migration(migrations.Migration):
             ],
         ),
         migrations.RunSQL(ERASED_JSON, "DROP FUNCTION coupons_erased_json(jsonb, text, text);"),
-        migrations.RunSQL(APPEND_ONLY_BUT_ERASURE, APPEND_ONLY),
+        migrations.RunSQL(APPEND_ONLY_BUT_PURGE_AND_ERASURE, APPEND_ONLY_BUT_PURGE),
     ]
