@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -6,6 +7,14 @@ from django.db.models import Q
 from books.models import Partner
 from coupons.models import CouponEvent, TransactionIdField
 from couponsite.bounds import WEBHOOK_DESCRIPTION_MAX_LENGTH, WEBHOOK_URL_MAX_LENGTH
+
+
+class SnapshotField(models.Field):
+    """A PostgreSQL ``pg_snapshot``: which transactions had committed at one
+    moment (its text form, ``xmin:xmax:xip,...``)."""
+
+    def db_type(self, connection: Any) -> str:
+        return "pg_snapshot"
 
 
 class WebhookEndpoint(models.Model):
@@ -41,6 +50,13 @@ class WebhookEndpoint(models.Model):
         ),
     )
     cursor_event_id = models.BigIntegerField(default=0, editable=False)
+    # The snapshot of its creation: the events it shows committed came before
+    # the endpoint and are not sent, though a transaction older than both, still
+    # running then, put the cursor's start before them. Null for the endpoints
+    # made before it was kept (they send from their cursor on).
+    created_snapshot = SnapshotField(
+        null=True, editable=False, db_default=models.Func(function="pg_current_snapshot", output_field=SnapshotField())
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -8,7 +8,11 @@ coupons is 100 batches of one endpoint's drain, not 100,000 jobs.
 
 The cursor only passes events whose transaction is older than the oldest
 one still running, so an event of a slower transaction that commits later
-still sorts after the cursor (the feed's rule)."""
+still sorts after the cursor (the feed's rule). It starts at the oldest
+transaction running when the endpoint was created, which may be older than
+events already committed then: those, seen committed by the creation's
+snapshot, are skipped, so an endpoint gets exactly the events committed after
+it was created."""
 
 from __future__ import annotations
 
@@ -48,6 +52,8 @@ LEFT JOIN LATERAL (
     WHERE partner_id = %(partner_id)s
       AND transaction_id < horizon.xmin
       AND (transaction_id, id) > (%(cursor_transaction_id)s::text::xid8, %(cursor_event_id)s)
+      AND (%(created_snapshot)s::text IS NULL
+           OR NOT pg_visible_in_snapshot(transaction_id, %(created_snapshot)s::text::pg_snapshot))
       AND action = ANY(%(actions)s)
     ORDER BY transaction_id, id
     LIMIT %(limit)s
@@ -81,6 +87,7 @@ def _fan_out_batch(*, endpoint_id: object, now: datetime, batch: int) -> tuple[i
                     "partner_id": endpoint.partner_id,
                     "cursor_transaction_id": str(endpoint.cursor_transaction_id),
                     "cursor_event_id": endpoint.cursor_event_id,
+                    "created_snapshot": endpoint.created_snapshot,
                     "actions": actions,
                     "limit": batch,
                 },

@@ -18,13 +18,10 @@ from __future__ import annotations
 import dataclasses
 import http.client
 import itertools
-import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -35,13 +32,15 @@ from pathlib import Path
 import psycopg
 import pytest
 import redis
-from django.conf import settings
 
 from api.tests.live_gunicorn import (
+    Client,
     Server,
     database_url,
     free_port,
     healthy,
+    manage,
+    production_env,
     start_gunicorn,
     stop_gunicorn,
     wait_until_healthy,
@@ -146,23 +145,19 @@ def gunicorn(own_postgres, own_redis, tmp_path_factory) -> Iterator[Server]:
     """Production settings on the test's own PostgreSQL and Redis."""
     port = free_port()
     run = tmp_path_factory.mktemp("gunicorn")
-    env = {
-        **{name: value for name, value in os.environ.items() if not name.startswith(("DJANGO_", "DATABASE_"))},
-        "DJANGO_ENV": "production",
-        "SECRET_KEY": secrets.token_urlsafe(60),
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "DATABASE_URL": database_url(
+    env = production_env(
+        database_url=database_url(
             {"USER": "postgres", "PASSWORD": "", "HOST": own_postgres.host, "PORT": "", "NAME": "coupons"}
         ),
-        "REDIS_URL": own_redis.url,
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
-        "GUNICORN_WORKERS": str(WORKERS),
-        "GUNICORN_CONTROL_SOCKET": str(run / "gunicorn.ctl"),
+        port=port,
+        run=run,
+        REDIS_URL=own_redis.url,
+        GUNICORN_WORKERS=str(WORKERS),
         # Rate limits would turn the load away; they have their own tests.
-        "API_RATE": "10000000/min",
-        "FAILED_LOOKUP_LIMIT": "10000000/min",
-        "FAILED_LOOKUP_PARTNER_LIMIT": "10000000/min",
-    }
+        API_RATE="10000000/min",
+        FAILED_LOOKUP_LIMIT="10000000/min",
+        FAILED_LOOKUP_PARTNER_LIMIT="10000000/min",
+    )
     manage("migrate", "--no-input", env=env)
     server = Server(port=port, env=env, log=run / "gunicorn.log")
     try:
@@ -170,20 +165,6 @@ def gunicorn(own_postgres, own_redis, tmp_path_factory) -> Iterator[Server]:
         yield server
     finally:
         stop_gunicorn(server)
-
-
-def manage(*arguments: str, env: dict[str, str]) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *arguments],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 @pytest.fixture
@@ -200,49 +181,6 @@ def book(gunicorn, request) -> Book:
 
 
 # --------------------------------------------------------------------------- the clients
-
-
-@dataclasses.dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> dict:
-        return json.loads(self.body)
-
-    @property
-    def code(self) -> str | None:
-        try:
-            return self.json().get("code") if self.status >= 400 else None
-        except ValueError:
-            return None
-
-
-@dataclasses.dataclass
-class Client:
-    port: int
-    key: str
-
-    def send(self, method: str, path: str, body: dict | None = None, *, idempotency_key: str | None = None) -> Answer:
-        headers = {
-            "Authorization": f"Api-Key {self.key}",
-            "Accept": "application/json",
-            "Content-Type": "application/json",
-            # Production redirects plain HTTP: the proxy in front says it was HTTPS.
-            "X-Forwarded-Proto": "https",
-        }
-        if idempotency_key:
-            headers["Idempotency-Key"] = idempotency_key
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
-        try:
-            conn.request(
-                method, f"/api/v1/{path}", body=json.dumps(body) if body is not None else None, headers=headers
-            )
-            response = conn.getresponse()
-            return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, response.read())
-        finally:
-            conn.close()
 
 
 @dataclasses.dataclass

@@ -125,6 +125,7 @@ class CouponAdmin(admin.ModelAdmin):
         (None, {"fields": ["code", "book", "partner", "state", "redemption_count"]}),
         ("Holder", {"fields": ["user_id", "assigned_at"]}),
         ("Lock", {"fields": ["lock_id", "locked_until"]}),
+        ("Metadata", {"fields": ["metadata"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]

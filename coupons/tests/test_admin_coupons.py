@@ -290,3 +290,16 @@ def test_support_cannot_void_or_release_from_the_coupon_page(action):
     assert client.post(url).status_code == 403
     coupon.refresh_from_db()
     assert coupon.state == "available"
+
+
+def test_the_coupon_page_shows_its_metadata_read_only():
+    book = BookFactory()
+    coupon = make_coupons(book, 1)[0]
+    Coupon.objects.filter(pk=coupon.pk).update(metadata={"campaign": "spring-mailing"})
+    client = client_for(staff_user(role=SUPPORT))
+
+    response = client.get(reverse("admin:coupons_coupon_change", args=[coupon.pk]))
+
+    assert response.status_code == 200
+    assert "spring-mailing" in response.content.decode()
+    assert "metadata" in response.context["adminform"].readonly_fields

@@ -64,6 +64,69 @@ def test_an_endpoint_gets_the_events_after_its_creation_and_never_another_partne
     assert delivered_event_ids(theirs) == [CouponEvent.objects.get(book=other_book).pk]
 
 
+class OlderTransaction:
+    """A transaction with a transaction id, open in a thread of its own until
+    ``end()``: a long import, or any other database's on the same server."""
+
+    def __init__(self) -> None:
+        self.begun, self.may_end = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._run)
+        self.thread.start()
+        assert self.begun.wait(30)
+
+    def _run(self) -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SELECT pg_current_xact_id()")
+                self.begun.set()
+                self.may_end.wait(30)
+        finally:
+            connection.close()
+
+    def end(self) -> None:
+        self.may_end.set()
+        self.thread.join(30)
+
+
+def test_an_event_committed_before_the_endpoint_was_created_is_not_sent_while_an_older_transaction_runs():
+    partner, book = stocked_book()
+    before, after = book_coupons(book)[:2]
+    older = OlderTransaction()
+    coupon_void(coupon=before, actor=ACTOR)  # committed before the endpoint exists
+    endpoint = endpoint_for(partner, URL)
+    older.end()
+    coupon_void(coupon=after, actor=ACTOR)
+
+    fan_out_until(endpoint, 1)
+
+    assert delivered_event_ids(endpoint) == [CouponEvent.objects.get(coupon=after).pk]
+
+
+def test_an_event_whose_transaction_ran_when_the_endpoint_was_created_is_sent_once_it_commits():
+    partner, book = stocked_book()
+    written, may_commit = threading.Event(), threading.Event()
+
+    def slow_writer() -> None:
+        try:
+            with transaction.atomic():
+                coupon_void(coupon=book_coupons(book)[0], actor=ACTOR)
+                written.set()
+                may_commit.wait(30)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert written.wait(30)
+    endpoint = endpoint_for(partner, URL)
+    may_commit.set()
+    thread.join(30)
+
+    fan_out_until(endpoint, 1)
+
+    assert delivered_event_ids(endpoint) == [CouponEvent.objects.get(book=book, action="void").pk]
+
+
 def test_an_event_of_a_slower_transaction_that_commits_later_is_still_queued_once():
     partner, book = stocked_book()
     endpoint = endpoint_for(partner, URL)
