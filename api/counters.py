@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection
+from django.db import connection, transaction
 
 from api.models import RateCounter
 
@@ -127,7 +127,12 @@ class Window:
     def current(cls, name: str, seconds: int, *, now: float | None = None) -> Window:
         now = time.time() if now is None else now
         start = int(now // seconds) * seconds
-        return cls(key=f"rate:{name}:{start}", ends_at=start + seconds)
+        return cls(key=f"{cls.prefix(name)}{start}", ends_at=start + seconds)
+
+    @staticmethod
+    def prefix(name: str) -> str:
+        """The start of the key of every window of ``name``."""
+        return f"rate:{name}:"
 
     def seconds_left(self) -> float:
         return max(self.ends_at - time.time(), 0.0)
@@ -193,6 +198,28 @@ def _script(source: str) -> redis.commands.core.Script:
     client = _redis()
     with _redis_clients_lock:
         return _redis_scripts.setdefault((id(client), source), client.register_script(source))
+
+
+def counters_delete(*, prefix: str, windows: list[Window]) -> None:
+    """Forget counters: in PostgreSQL, every one whose key starts with
+    ``prefix`` (in the caller's transaction); in Redis, those of ``windows``
+    once the transaction commits (the others have expired there). A Redis that
+    does not answer is left to expire them."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {RateCounter._meta.db_table} WHERE starts_with(key, %s)", [prefix])  # noqa: S608
+    if settings.REDIS_URL:
+        transaction.on_commit(lambda: _redis_delete([window.key for window in windows]))
+
+
+def _redis_delete(keys: list[str]) -> None:
+    if OUTAGE.ongoing():
+        return
+    try:
+        _redis().delete(*keys)
+    except redis.RedisError as error:
+        OUTAGE.begin(error)
+        return
+    OUTAGE.end()
 
 
 def counters_purge_expired() -> int:

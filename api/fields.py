@@ -133,6 +133,14 @@ def user_id_field(**kwargs: Any) -> UserIdField:
     return UserIdField(help_text="Your own id of the end user: 1 to 128 characters, opaque to us.", **kwargs)
 
 
+def path_user_id(value: str) -> str:
+    """A user id from the path, checked as one in a body: a 400 naming ``user_id``."""
+    try:
+        return user_id_field().run_validation(value)
+    except serializers.ValidationError as error:
+        raise serializers.ValidationError({"user_id": error.detail}) from error
+
+
 class MetadataField(serializers.DictField):
     def to_internal_value(self, data: Any) -> dict:
         problem = metadata_problem(data)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -42,6 +43,7 @@ from rest_framework.response import Response
 from api.authentication import principal
 from api.exceptions import problem_for_exception, problem_response
 from api.models import IdempotencyKey
+from coupons.erasure import erased_value
 from couponsite.bounds import IDEMPOTENCY_KEY_MAX_LENGTH
 from couponsite.db import prepare_once, send_with_next
 from couponsite.errors import IdempotencyKeyInFlight, IdempotencyKeyReused, ServiceError
@@ -140,13 +142,13 @@ def _lock_and_look_up(*, partner_id: int, key: str) -> tuple[bool, tuple | None]
         return locked, cursor.fetchone()
 
 
-def _store(*, partner_id: int, key: str, fingerprint: str, request: Request, answer: HttpResponse) -> None:
+def _store(*, partner_id: int, key: str, fingerprint: str, path: str, request: Request, answer: HttpResponse) -> None:
     parameters = {
         "partner_id": partner_id,
         "key": key,
         "fingerprint": fingerprint,
         "method": request.method,
-        "path": request.get_full_path()[:2048],
+        "path": path[:2048],
         "status": answer.status_code,
         "body": answer.content.decode(),
         "content_type": answer["Content-Type"],
@@ -166,8 +168,14 @@ def _rendered(response: Response) -> HttpResponse:
     return answer
 
 
-def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
-    """Decorate a POST or PATCH handler of a partner view to honour ``Idempotency-Key``."""
+def idempotent(handler: Callable[..., Response] | None = None, *, stored_path: str | None = None) -> Any:
+    """Decorate a POST or PATCH handler of a partner view to honour ``Idempotency-Key``.
+
+    ``stored_path``: what the stored answer records as its path instead of
+    the request's, for a path that names what must not be kept (an erased
+    user's id); the fingerprint still tells a retry from another request."""
+    if handler is None:
+        return functools.partial(idempotent, stored_path=stored_path)
 
     @functools.wraps(handler)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -188,7 +196,8 @@ def idempotent(handler: Callable[..., Response]) -> Callable[..., HttpResponse]:
                 replay[REPLAYED_HEADER] = "true"
                 return replay
             answer = _rendered(_run_view(handler, view, request, *args, **kwargs))
-            _store(partner_id=partner_id, key=key, fingerprint=fingerprint, request=request, answer=answer)
+            path = stored_path or request.get_full_path()
+            _store(partner_id=partner_id, key=key, fingerprint=fingerprint, path=path, request=request, answer=answer)
             return answer
 
     wrapper.idempotent = True
@@ -200,3 +209,34 @@ def idempotency_keys_purge(*, older_than: timedelta | None = None) -> int:
     cutoff = timezone.now() - (older_than if older_than is not None else key_ttl())
     deleted, _ = IdempotencyKey.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+ERASURE_CANDIDATES_SQL = f"""
+SELECT id, response_body FROM {TABLE} WHERE partner_id = %(partner_id)s AND strpos(response_body, %(needle)s) > 0
+FOR UPDATE
+"""  # noqa: S608 - the table name is ours, the values are parameters
+ERASE_SQL = f"UPDATE {TABLE} SET response_body = %(body)s, fingerprint = %(fingerprint)s WHERE id = %(id)s"  # noqa: S608
+
+
+def idempotency_answers_erase(*, partner_id: int, user_id: str, pseudonym: str) -> int:
+    """The partner's stored answers that name ``user_id`` (as a JSON string
+    or key) name ``pseudonym`` instead; how many. Their fingerprints are
+    replaced by random ones: a hash of a request that named the user would
+    let a guess link it to the pseudonym. A retry of such a request is
+    therefore refused (``idempotency_key_reused``): neither run again nor
+    replayed."""
+    needle = JSONRenderer().render(user_id).decode()
+    with connection.cursor() as cursor:
+        cursor.execute(ERASURE_CANDIDATES_SQL, {"partner_id": partner_id, "needle": needle})
+        erased = []
+        for record_id, body in cursor.fetchall():
+            try:
+                answer = json.loads(body)
+            except ValueError:
+                continue
+            rewritten = erased_value(answer, erased=user_id, pseudonym=pseudonym)
+            if rewritten != answer:
+                rendered = JSONRenderer().render(rewritten).decode()
+                erased.append({"id": record_id, "body": rendered, "fingerprint": secrets.token_hex(32)})
+        cursor.executemany(ERASE_SQL, erased)
+    return len(erased)

@@ -200,6 +200,7 @@ EVENT = {
     "request_id": "4f0d8c1e6a2b4c3d9e8f7a6b5c4d3e2f",
     "created_at": "2026-03-02T10:00:00Z",
 }
+ERASURE = {"coupons": 2, "events": 7, "redemptions": 1}
 ME = {
     "partner": {"id": 3, "name": "Acme Shoes"},
     "api_key": {"prefix": "Xy7pQ2rS", "name": "checkout-prod", "created_at": "2026-02-20T09:00:00Z"},

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,7 @@ from rest_framework import exceptions, throttling
 from rest_framework.request import Request
 
 from api.authentication import PartnerPrincipal
-from api.counters import CountersUnavailable, Rate, Window, counter_add, counter_reserve
+from api.counters import CountersUnavailable, Rate, Window, counter_add, counter_reserve, counters_delete
 from couponsite.bounds import user_id_problem
 from couponsite.errors import ErrorCode, ServiceError
 from couponsite.metrics import count_throttled
@@ -106,11 +107,24 @@ def rate_limit_headers(*, rate: Rate, remaining: int, window: Window) -> dict[st
     }
 
 
-def _lookup_window(*, partner_id: int, user_id: str) -> tuple[Window, Rate]:
-    rate = Rate.parse(settings.FAILED_LOOKUP_LIMIT)
+def _lookup_name(*, partner_id: int, user_id: str) -> str:
     # Hashed: user ids are up to 128 arbitrary characters.
     user_hash = hashlib.sha256(user_id.encode()).hexdigest()[:32]
-    return Window.current(f"lookup:{partner_id}:{user_hash}", rate.seconds), rate
+    return f"lookup:{partner_id}:{user_hash}"
+
+
+def _lookup_window(*, partner_id: int, user_id: str) -> tuple[Window, Rate]:
+    rate = Rate.parse(settings.FAILED_LOOKUP_LIMIT)
+    return Window.current(_lookup_name(partner_id=partner_id, user_id=user_id), rate.seconds), rate
+
+
+def failed_lookups_forget(*, partner_id: int, user_id: str) -> None:
+    """Delete the user's failed look-up counts (their keys hold a hash of its
+    id): after an erasure, a user of the same id starts afresh."""
+    name = _lookup_name(partner_id=partner_id, user_id=user_id)
+    seconds = Rate.parse(settings.FAILED_LOOKUP_LIMIT).seconds
+    live = [Window.current(name, seconds), Window.current(name, seconds, now=time.time() - seconds)]
+    counters_delete(prefix=Window.prefix(name), windows=live)
 
 
 class PartnerLookupBudget:

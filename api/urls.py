@@ -22,6 +22,7 @@ from api.views.events import EventViewSet
 from api.views.exports import BookExportViewSet, ExportViewSet
 from api.views.me import MeViewSet
 from api.views.problems import problem_type
+from api.views.users import UserEraseViewSet
 from api.views.webhooks import WebhookDeliveryViewSet, WebhookViewSet
 
 v1 = [
@@ -65,6 +66,7 @@ v1 = [
         name="webhook-rotate-secret",
     ),
     path("users/<path:user_id>/coupons", UserCouponViewSet.as_view({"get": "list"}), name="user-coupons"),
+    path("users/<path:user_id>/erase", UserEraseViewSet.as_view({"post": "erase"}), name="user-erase"),
     path("redemptions/<uuid:redemption_id>", RedemptionViewSet.as_view({"get": "retrieve"}), name="redemption"),
     path(
         "redemptions/<uuid:redemption_id>/rollback",

@@ -9,6 +9,14 @@ from couponsite.bounds import ID_MAX
 from couponsite.errors import NotFound
 
 
+def partner_find(*, reference: str) -> Partner | None:
+    """The partner an operator names: by name first (names are unique in any case), else by id."""
+    partner = Partner.objects.filter(name__iexact=reference.strip()).first()
+    if partner is None and reference.strip().isdigit() and int(reference) <= ID_MAX:
+        partner = Partner.objects.filter(pk=int(reference)).first()
+    return partner
+
+
 def book_list(*, partner: Partner, name: str | None = None, is_active: bool | None = None) -> QuerySet[Book]:
     """The partner's books, newest first; ``name`` matches any part of a name, in any case."""
     books = Book.objects.filter(partner=partner)

@@ -1,13 +1,15 @@
 """Random assignment for many users of one book at once: every rule of the
 single call (the book open, each user's ``max_codes_per_user``, exhaustion),
-in a few set-based statements and one advisory lock.
+in a few set-based statements and two advisory locks.
 
 The batch takes the book's ``BOOK_ASSIGNMENTS`` lock exclusively, which each
 single assignment of the book takes shared before its (book, user) lock. So
 while the batch counts what its users hold and assigns, no other assignment
 of the book runs, and the counts stay exact without a lock per user (the
 lock table is shared and finite). Lock, redeem and the other transitions
-never raise a user's count, so they go on meanwhile.
+never raise a user's count, so they go on meanwhile. Before it, the
+partner's ``PARTNER_BATCHES`` lock, shared: an erasure of an end user takes
+it exclusively (``coupons.erasure``), as no lock names the batch's users.
 """
 
 from __future__ import annotations

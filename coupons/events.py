@@ -1,6 +1,7 @@
 """The audit trail's records of a whole book (codes added, exported, the book
-changed) and the snapshot helpers the events share. A coupon's events are
-written with its transitions (``coupons.lifecycle``); these are the others.
+changed), of a partner's end user erased, and the snapshot helpers the events
+share. A coupon's events are written with its transitions
+(``coupons.lifecycle``); these are the others.
 
 Each carries who acted, the request's id and what it counted, in ``data``
 (DESIGN.md: for ``book.codes_added``, the book id, the count and how).
@@ -12,7 +13,7 @@ import enum
 from datetime import UTC, datetime
 from typing import Any
 
-from books.models import Book
+from books.models import Book, Partner
 from coupons.models import CouponEvent, EventAction
 from couponsite.actors import Actor
 from couponsite.request_ids import current_request_id
@@ -60,3 +61,17 @@ def event_book_updated(*, book: Book, changes: dict[str, Any], actor: Actor) -> 
     """``changes``: each field changed and its new value."""
     values = {field: _snapshot_value(value) for field, value in sorted(changes.items())}
     return _record(book=book, action=EventAction.BOOK_UPDATED, actor=actor, data={"changes": values})
+
+
+def event_user_erased(*, partner: Partner, pseudonym: str, counts: dict[str, int], actor: Actor) -> CouponEvent:
+    """The erasure of one of the partner's end users: of no book, naming the
+    pseudonym (never the erased id) and how many rows of each kind changed."""
+    return CouponEvent.objects.create(
+        partner=partner,
+        action=EventAction.USER_ERASED,
+        user_id=pseudonym,
+        actor_kind=actor.kind.value,
+        actor_id=actor.identifier,
+        request_id=current_request_id(),
+        data={"user_id": pseudonym, **counts},
+    )

@@ -56,10 +56,12 @@ FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(
 FOR UPDATE OF coupon
 """)  # noqa: S608 - columns from the models, values are parameters
 
-# Assignment of a given code: the book and user first (as a random assignment
-# of the same book and user takes it), then the coupon; with how many coupons
-# of the book the user holds.
+# Assignment of a given code: the partner's user (shared: an erasure of the
+# user excludes it), the book and user (as a random assignment of the same
+# book and user takes them), then the coupon; with how many coupons of the
+# book the user holds.
 COUPON_TO_ASSIGN_SQL = prepare_once(f"""
+SELECT pg_advisory_xact_lock_shared(%(user_lock_key)s);
 SELECT pg_advisory_xact_lock_shared({stable_key_sql(LockKind.BOOK_ASSIGNMENTS, "book_id")})
 FROM coupons_coupon WHERE partner_id = %(partner_id)s AND upper(code) = upper(%(code)s);
 SELECT pg_advisory_xact_lock({stable_key_sql(LockKind.BOOK_USER, "book_id", "%(user_id)s")})
@@ -76,6 +78,7 @@ WHERE coupon.partner_id = %(partner_id)s AND upper(coupon.code) = upper(%(code)s
 """)  # noqa: S608 - columns from the models, values are parameters
 
 BOOK_FOR_ASSIGNMENT_SQL = prepare_once(f"""
+SELECT pg_advisory_xact_lock_shared(%(user_lock_key)s);
 SELECT pg_advisory_xact_lock_shared(%(book_lock_key)s);
 SELECT pg_advisory_xact_lock(%(lock_key)s);
 SELECT {BOOK_COLUMNS}, CASE WHEN book.max_codes_per_user IS NULL THEN 0 ELSE (
@@ -99,9 +102,16 @@ def coupon_for_update_by_code(*, partner: Partner, code: str) -> Coupon:
 
 
 def coupon_to_assign(*, partner: Partner, code: str, user_id: str, now: datetime) -> tuple[Coupon, int]:
-    """The coupon with this code under the book's shared, the (book, user) and
-    the coupon locks, and how many coupons of its book ``user_id`` holds at ``now``."""
-    parameters = {"partner_id": partner.pk, "code": code, "user_id": user_id, "now": now}
+    """The coupon with this code under the partner's user's and the book's
+    shared, the (book, user) and the coupon locks, and how many coupons of its
+    book ``user_id`` holds at ``now``."""
+    parameters = {
+        "user_lock_key": stable_key(LockKind.PARTNER_USER, partner.pk, user_id),
+        "partner_id": partner.pk,
+        "code": code,
+        "user_id": user_id,
+        "now": now,
+    }
     row = _locked_row(COUPON_TO_ASSIGN_SQL, parameters)
     if row is None:
         raise NotFound("No such coupon")
@@ -109,9 +119,11 @@ def coupon_to_assign(*, partner: Partner, code: str, user_id: str, now: datetime
 
 
 def book_for_assignment(*, partner: Partner, book_id: int, user_id: str, now: datetime) -> tuple[Book, int]:
-    """The partner's book under its shared and the (book, user) locks, and how
-    many of its coupons ``user_id`` holds at ``now`` (0 when the book sets no limit)."""
+    """The partner's book under the partner's user's and the book's shared
+    locks and the (book, user) lock, and how many of its coupons ``user_id``
+    holds at ``now`` (0 when the book sets no limit)."""
     parameters = {
+        "user_lock_key": stable_key(LockKind.PARTNER_USER, partner.pk, user_id),
         "book_lock_key": stable_key(LockKind.BOOK_ASSIGNMENTS, book_id),
         "lock_key": stable_key(LockKind.BOOK_USER, book_id, user_id),
         "now": now,
@@ -126,15 +138,18 @@ def book_for_assignment(*, partner: Partner, book_id: int, user_id: str, now: da
 
 
 BOOK_FOR_BATCH_SQL = f"""
+SELECT pg_advisory_xact_lock_shared(%(batches_lock_key)s);
 SELECT pg_advisory_xact_lock(%(book_lock_key)s);
 SELECT {BOOK_COLUMNS} FROM books_book book WHERE book.id = %(book_id)s AND book.partner_id = %(partner_id)s
 """  # noqa: S608 - columns from the models
 
 
 def book_for_batch_assignment(*, partner: Partner, book_id: int) -> Book:
-    """The partner's book under its exclusive assignments lock: no single
-    assignment of the book runs until the transaction ends."""
+    """The partner's book under its exclusive assignments lock (after the
+    partner's batches lock, shared): no single assignment of the book runs
+    until the transaction ends."""
     parameters = {
+        "batches_lock_key": stable_key(LockKind.PARTNER_BATCHES, partner.pk),
         "book_lock_key": stable_key(LockKind.BOOK_ASSIGNMENTS, book_id),
         "book_id": book_id,
         "partner_id": partner.pk,

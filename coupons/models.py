@@ -11,7 +11,7 @@ from django_fsm import FSMField
 
 from books.codes import CODE_REGEX
 from books.models import Book, Partner
-from coupons.event_types import BOOK_ACTIONS, FEED_TYPES, EventAction
+from coupons.event_types import NO_BOOK_ACTIONS, NO_COUPON_ACTIONS, EventAction
 from coupons.lifecycle_rows import Add, Clear, Effect, LifecycleRow, Param, RedrawSortKey
 from couponsite.bounds import CODE_MAX_LENGTH, USER_ID_MAX_LENGTH
 
@@ -319,9 +319,10 @@ class TransactionIdField(models.Field):
 
 
 class CouponEvent(models.Model):
-    """Append-only audit row (the database refuses updates and deletes): one
-    per transition of a coupon, and one per bulk load, export or change of a
-    book (no coupon, no states). The same rows are the partner's events feed.
+    """Append-only audit row and events feed: a coupon's transition, a book's
+    bulk load, export or change (no coupon, no states), an end user's erasure
+    (no book). The database refuses updates and deletes but an erasure's
+    (``coupons.erasure``) and the retention purge's (``coupons.retention``).
 
     ``partner`` and ``book`` are copied from the coupon in the statement that
     writes the event, with no foreign-key constraint: its check would share-lock
@@ -331,7 +332,9 @@ class CouponEvent(models.Model):
     partner = models.ForeignKey(
         Partner, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
     )
-    book = models.ForeignKey(Book, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False)
+    book = models.ForeignKey(
+        Book, null=True, blank=True, on_delete=models.DO_NOTHING, related_name="+", db_index=False, db_constraint=False
+    )
     coupon = models.ForeignKey(
         Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="events", db_index=False
     )
@@ -369,26 +372,28 @@ class CouponEvent(models.Model):
                 condition=Q(transaction_id__isnull=False),
                 name="event_feed_idx",
             ),
+            models.Index(fields=["partner", "user_id"], condition=Q(user_id__isnull=False), name="event_user_idx"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(action__in=sorted(BOOK_ACTIONS), coupon__isnull=True)
+                condition=Q(action__in=NO_COUPON_ACTIONS, coupon__isnull=True)
                 | (
-                    ~Q(action__in=sorted(BOOK_ACTIONS))
+                    ~Q(action__in=NO_COUPON_ACTIONS)
                     & Q(coupon__isnull=False, from_state__isnull=False, to_state__isnull=False)
                 ),
                 name="event_coupon_matches_action",
+            ),
+            models.CheckConstraint(
+                condition=Q(action__in=NO_BOOK_ACTIONS, book__isnull=True)
+                | (~Q(action__in=NO_BOOK_ACTIONS) & Q(book__isnull=False)),
+                name="event_book_matches_action",
             ),
         ]
 
     def __str__(self) -> str:
         if self.coupon_id is None:
-            return f"book {self.book_id} {self.action}"
+            return f"{f'book {self.book_id}' if self.book_id else f'partner {self.partner_id}'} {self.action}"
         return f"{self.coupon_id} {self.action} {self.from_state}->{self.to_state}"
-
-    @property
-    def feed_type(self) -> str | None:
-        return FEED_TYPES.get(self.action)
 
 
 # The retention purge's records (a module of their own: this one is at its size limit).

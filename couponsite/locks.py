@@ -30,6 +30,14 @@ class LockKind(enum.IntEnum):
     # BOOK_USER lock), exclusive for a batch, which counts many users' holdings
     # at once instead of taking one BOOK_USER lock per user.
     BOOK_ASSIGNMENTS = 6
+    # One end user of one partner: shared by each single assignment (before
+    # its book's locks), exclusive for the erasure of that user, so that no
+    # assignment can give the erased id a coupon while its rows are rewritten.
+    PARTNER_USER = 7
+    # A partner's batch assignments: shared by each batch (before its book's
+    # lock), exclusive for an erasure (a batch names up to 1,000 users: one
+    # PARTNER_USER lock each would be too many).
+    PARTNER_BATCHES = 8
 
 
 class LockOutsideTransaction(RuntimeError):

@@ -556,6 +556,34 @@ def test_staff_find_it_all_in_the_admin(stack, api):
     assert f"{coupon['code']},assigned,office-user" in exported.body.decode()
 
 
+def test_an_end_user_is_erased_and_the_webhook_says_so(stack, api):
+    endpoint = webhook_for(api, stack.receiver, "/hooks/erasure")
+    book = stocked_book(api, "Forgotten", codes=3)
+    code = assign(api, book, "forgotten-user")["code"]
+    redeem = {"user_id": "forgotten-user", "metadata": {"customer": "forgotten-user"}}
+    expect(post(api, f"coupons/redeem/{code}", redeem), 200)
+
+    erased = expect(post(api, "users/forgotten-user/erase", {}), 200, {"coupons", "events", "redemptions"})
+
+    assert erased == {"coupons": 1, "events": 2, "redemptions": 1}, erased
+    history = expect(get(api, f"coupons/{code}/history"), 200, CURSOR_PAGE)["results"]
+    pseudonym = history[0]["user_id"]
+    assert re.fullmatch(r"erased-[0-9a-f]{32}", pseudonym) and {e["user_id"] for e in history} == {pseudonym}
+    coupon = expect(get(api, f"coupons/{code}"), 200, COUPON)
+    assert (coupon["state"], coupon["user_id"]) == ("redeemed", pseudonym), coupon
+    assert expect(get(api, "users/forgotten-user/coupons"), 200, CURSOR_PAGE)["results"] == []
+
+    def erasure_sent() -> list[dict] | None:
+        return [event for event in received_at(stack.receiver, endpoint) if event["type"] == "user.erased"]
+
+    [event] = wait_until(
+        "the erasure's webhook", erasure_sent, stack=stack, nudge=lambda: send_test_event(api, endpoint)
+    )
+    assert event["data"] == {"user_id": pseudonym, **erased}
+    access_log = stack.gunicorn.log.read_text(errors="replace")
+    assert "/users/[redacted]/erase" in access_log and "forgotten-user/erase" not in access_log
+
+
 def test_no_server_or_worker_logged_an_error(stack):
     for log in (stack.gunicorn.log, stack.worker.log):
         assert "Traceback" not in log.read_text(errors="replace"), stack.logs()

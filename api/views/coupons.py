@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import exceptions, serializers, status
+from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
-from api.fields import USER_ID_SCHEMA
+from api.fields import USER_ID_SCHEMA, path_user_id
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
 from api.pagination import CouponCursorPagination, RedemptionCursorPagination
@@ -25,7 +25,6 @@ from api.serializers import (
     UnlockSerializer,
     UserSerializer,
     rendered,
-    user_id_field,
 )
 from api.throttles import failed_lookups_limited, failed_reads_limited
 from api.views.base import PartnerViewSet
@@ -280,11 +279,7 @@ class UserCouponViewSet(PartnerViewSet):
         examples=[schema.example("A page of coupons", schema.COUPON)],
     )
     def list(self, request: Request, user_id: str) -> Response:
-        field = user_id_field()
-        try:
-            user_id = field.run_validation(user_id)
-        except serializers.ValidationError as error:
-            raise exceptions.ValidationError({"user_id": error.detail}) from error
+        user_id = path_user_id(user_id)
         filters = filter_values(UserCouponFilter, request)
         coupons = coupon_list_for_user(partner=self.partner, user_id=user_id, **filters)
         page = self.paginate_queryset(coupons)

@@ -26,7 +26,12 @@ class EventQuerySerializer(serializers.Serializer):
     type = serializers.MultipleChoiceField(
         choices=FEED_TYPE_NAMES, required=False, help_text="Only events of this type (repeat for several)."
     )
-    book_id = WholeNumberQueryField(min_value=1, max_value=ID_MAX, required=False, help_text="Only this book's events.")
+    book_id = WholeNumberQueryField(
+        min_value=1,
+        max_value=ID_MAX,
+        required=False,
+        help_text="Only this book's events (`user.erased` belongs to no book).",
+    )
     page_size = WholeNumberQueryField(min_value=1, max_value=FEED_PAGE_SIZE_MAX, default=FEED_PAGE_SIZE)
 
 
@@ -38,7 +43,9 @@ class EventSerializer(serializers.Serializer):
         help_text=(
             "A snapshot at the time of the event: for `coupon.*`, the coupon as the API showed it, without "
             "`lock_id`, with `redemption` for `coupon.redeemed` and `coupon.redemption_rolled_back`; for "
-            "`book.codes_added`, `book_id`, `count` and `method` (`generate`, `upload` or `import`)."
+            "`book.codes_added`, `book_id`, `count` and `method` (`generate`, `upload` or `import`); for "
+            "`user.erased`, the pseudonym now in the user's place (`user_id`) and the rows rewritten "
+            "(`coupons`, `events`, `redemptions`). An erasure rewrites the user id in earlier snapshots."
         )
     )
 

@@ -19,6 +19,13 @@ SELECT pg_advisory_xact_lock(%(key)s);
 SELECT %(key)s::bigint * 2, '100%%'::text
 """
 )
+REPEATED = prepare_once(
+    """
+SELECT pg_advisory_xact_lock_shared(%(first)s);
+SELECT pg_advisory_xact_lock_shared(%(second)s);
+SELECT %(first)s::bigint + %(second)s::bigint
+"""
+)
 INSERT = prepare_once(
     "INSERT INTO books_partner (name, is_active, created_at) VALUES (%(name)s, true, now()) RETURNING name"
 )
@@ -70,6 +77,16 @@ def test_each_statement_of_a_text_is_prepared_and_percent_signs_are_literal():
         assert run(TWO_STATEMENTS, {"key": 21}) == [(42, "100%")]
     assert len(Preparation.of(TWO_STATEMENTS).names) == 2
     assert set(Preparation.of(TWO_STATEMENTS).names) <= prepared_here()
+
+
+def test_a_statement_a_text_repeats_is_prepared_once_and_executed_each_time():
+    with transaction.atomic():
+        assert run(REPEATED, {"first": 1, "second": 2}) == [(3,)]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+            assert cursor.fetchone()[0] == 2
+    assert len(set(Preparation.of(REPEATED).names)) == 2
+    assert set(Preparation.of(REPEATED).names) <= prepared_here()
 
 
 def test_a_queued_registered_statement_goes_out_with_the_commit():

@@ -3,6 +3,7 @@ from django.urls import reverse
 
 from books.tests.admin_helpers import client_for, staff_user
 from books.tests.factories import BookFactory
+from coupons.events import event_user_erased
 from coupons.models import CouponEvent
 from coupons.services import coupon_assign_code
 from coupons.tests.factories import make_coupons
@@ -80,3 +81,23 @@ def test_events_filter_by_actor_kind_without_scanning_for_the_kinds():
     assert len(system.context["cl"].result_list) == 1
     assert len(staff.context["cl"].result_list) == 0
     assert "api key" in system.content.decode()  # every kind is offered, found or not
+
+
+def test_an_erasure_shows_as_an_event_of_the_partner_with_no_book_and_the_pseudonym_only():
+    coupon = assigned_coupon(user_id="alice")
+    event = event_user_erased(
+        partner=coupon.partner,
+        pseudonym="erased-0123456789abcdef0123456789abcdef",
+        counts={"coupons": 1, "events": 1, "redemptions": 0},
+        actor=Actor.system("erase_user"),
+    )
+    client = client_for(staff_user(role=SUPPORT))
+
+    erasures = client.get(reverse("admin:coupons_couponevent_changelist"), {"action__exact": "user_erased"})
+    page = client.get(reverse("admin:coupons_couponevent_change", args=[event.pk]))
+
+    assert list(erasures.context["cl"].result_list) == [event]
+    assert "User Erased" in erasures.content.decode()
+    assert page.status_code == 200
+    assert "erased-0123456789abcdef0123456789abcdef" in page.content.decode()
+    assert str(event) == f"partner {coupon.partner_id} user_erased"

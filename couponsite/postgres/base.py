@@ -244,9 +244,10 @@ class DatabaseWrapper(postgresql.DatabaseWrapper):
         if self._prepared is None:
             rows = connection.execute("SELECT name FROM pg_prepared_statements").fetchall()
             self._prepared = {name for (name,) in rows}
+        # A statement the text repeats (two locks of the same form) is prepared once.
         missing = [
             prepare
-            for name, prepare in zip(preparation.names, preparation.prepares, strict=True)
+            for name, prepare in dict(zip(preparation.names, preparation.prepares, strict=True)).items()
             if name not in self._prepared and prepare not in sending
         ]
         self._prepared.update(preparation.names)

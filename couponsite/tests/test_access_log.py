@@ -13,6 +13,13 @@ def test_l6_credentials_in_a_query_string_are_redacted():
     assert redact("/api/v1/coupons/KEYS-2024?page=2") == "/api/v1/coupons/KEYS-2024?page=2"
 
 
+def test_the_id_of_a_user_being_erased_is_redacted_and_other_paths_are_kept():
+    assert redact("POST /api/v1/users/customer-42/erase HTTP/1.1") == "POST /api/v1/users/[redacted]/erase HTTP/1.1"
+    assert redact("/api/v1/users/a%2Fb/erase/x/erase?k=1") == "/api/v1/users/[redacted]/erase?k=1"
+    assert redact("/api/v1/users/customer-42/coupons") == "/api/v1/users/customer-42/coupons"
+    assert redact("/api/v1/users/erase/coupons") == "/api/v1/users/erase/coupons"
+
+
 def test_l6_the_access_line_holds_no_key():
     config = types.SimpleNamespace(
         errorlog="-",

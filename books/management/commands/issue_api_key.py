@@ -1,6 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from books.models import Partner
+from books.selectors import partner_find
 from books.services import api_key_issue
 
 
@@ -22,10 +23,7 @@ class Command(BaseCommand):
 
 
 def _partner(reference: str) -> Partner:
-    """By name first (names are unique in any case), else by id."""
-    partner = Partner.objects.filter(name__iexact=reference.strip()).first()
-    if partner is None and reference.strip().isdigit():
-        partner = Partner.objects.filter(pk=int(reference)).first()
+    partner = partner_find(reference=reference)
     if partner is None:
         raise CommandError(f"No partner named or numbered {reference!r}.")
     return partner
