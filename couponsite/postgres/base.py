@@ -54,7 +54,7 @@ from typing import Any
 import psycopg
 from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.postgresql import base as postgresql
-from psycopg.pq import ConnStatus, Format
+from psycopg.pq import ConnStatus, ExecStatus, Format
 
 
 @dataclasses.dataclass
@@ -167,7 +167,8 @@ class Cursor(postgresql.Cursor):
             self.nextset()
         for item in waiting:
             if isinstance(item, Queued):
-                item.rows = self.fetchall() if self.description is not None else None
+                # The result's status, not ``description`` (which builds every column's description).
+                item.rows = self.fetchall() if self.pgresult.status == ExecStatus.TUPLES_OK else None
                 item.rowcount = self.rowcount
                 item.sent = True
             self.nextset()
