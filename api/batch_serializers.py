@@ -7,8 +7,9 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from api.coupon_serializers import CouponSerializer
 from api.fields import USER_ID_SCHEMA, user_id_field
-from api.serializers import CouponSerializer, rendered
+from api.serializers import rendered
 from coupons.models import Coupon
 from couponsite.bounds import BATCH_USERS_MAX
 from couponsite.errors import ERRORS, ErrorCode

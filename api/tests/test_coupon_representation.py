@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework import serializers
 
-from api.serializers import (
+from api.coupon_serializers import (
     CouponNow,
     CouponSerializer,
     LockedCouponSerializer,

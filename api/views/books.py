@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from api import schema
 from api.batch_serializers import BatchAssignResultSerializer, BatchAssignSerializer
+from api.coupon_serializers import CouponSerializer
 from api.filters import BookCouponFilter, BookFilter, SelectorFilterBackend, filter_values
 from api.idempotency import idempotent
 from api.pagination import BookPagination, CouponCursorPagination
@@ -19,7 +20,6 @@ from api.serializers import (
     CodesGenerateSerializer,
     CodesUploadFileSerializer,
     CodesUploadJSONSerializer,
-    CouponSerializer,
     CreatedSerializer,
     StatsQuerySerializer,
 )

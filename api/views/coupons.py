@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import schema
+from api.coupon_serializers import CouponNow, CouponSerializer, LockedCouponSerializer, RedeemedCouponSerializer
 from api.fields import USER_ID_SCHEMA, path_user_id
 from api.filters import SelectorFilterBackend, UserCouponFilter, filter_values
 from api.idempotency import idempotent
@@ -15,10 +16,6 @@ from api.serializers import (
     AssignRandomSerializer,
     CouponEventSerializer,
     CouponMetadataSerializer,
-    CouponNow,
-    CouponSerializer,
-    LockedCouponSerializer,
-    RedeemedCouponSerializer,
     RedeemSerializer,
     RedemptionDetailSerializer,
     RollbackSerializer,
