@@ -52,10 +52,10 @@ WITH wanted AS (
     SELECT user_id, row_number() OVER (ORDER BY position) AS slot FROM counted
     WHERE %(max_codes_per_user)s::integer IS NULL OR held < %(max_codes_per_user)s::integer
 ), pick AS (
-    SELECT id, state, row_number() OVER (ORDER BY sort_key) AS slot FROM (
+    SELECT id, state, row_number() OVER (ORDER BY sort_key, id) AS slot FROM (
         SELECT id, state, sort_key FROM coupons_coupon
         WHERE book_id = %(book_id)s AND state IN ({ASSIGN.sources_sql})
-        ORDER BY sort_key
+        ORDER BY sort_key, id
         LIMIT %(users)s
         FOR UPDATE SKIP LOCKED
     ) AS next_coupons

@@ -161,11 +161,12 @@ class Coupon(models.Model):
 
     class Meta:
         indexes = [
-            # Random assignment: the lowest sort_key among a book's available coupons.
-            models.Index(fields=["book", "sort_key"], condition=Q(state="available"), name="coupon_available_pick_idx"),
-            # The watermark for new keys: the largest sort_key below the next pick.
+            # The pick, the only index in its order (sort_key, id: docs/architecture.md),
+            # and the watermark for new keys (the largest sort_key below the next pick).
+            models.Index(
+                fields=["book", "sort_key", "id"], condition=Q(state="available"), name="coupon_pick_order_idx"
+            ),
             models.Index(fields=["book", "sort_key"], name="coupon_book_sort_key_idx"),
-            # A user's coupons.
             models.Index(
                 fields=["partner", "user_id", "book"], condition=Q(user_id__isnull=False), name="coupon_user_idx"
             ),
@@ -319,10 +320,9 @@ class TransactionIdField(models.Field):
 
 
 class CouponEvent(models.Model):
-    """Append-only audit row and events feed: a coupon's transition, a book's
-    bulk load, export or change (no coupon, no states), an end user's erasure
-    (no book). The database refuses updates and deletes but an erasure's
-    (``coupons.erasure``) and the retention purge's (``coupons.retention``).
+    """Append-only audit row and events feed: a coupon's transition, a book's bulk
+    load, export or change (no coupon, no states), an end user's erasure (no book).
+    Updates and deletes refused but ``coupons.erasure``'s and ``coupons.retention``'s.
 
     ``partner`` and ``book`` are copied from the coupon in the statement that
     writes the event, with no foreign-key constraint: its check would share-lock

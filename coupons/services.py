@@ -38,7 +38,7 @@ from coupons.rows import COUPON_COLUMNS, coupon_from_row
 from coupons.selectors import coupon_get
 from couponsite.actors import Actor
 from couponsite.bounds import checked_user_id, metadata_problem
-from couponsite.db import send_with_next
+from couponsite.db import prepare_once, send_with_next
 from couponsite.errors import (
     AssignmentLimitReached,
     BookExhausted,
@@ -63,15 +63,13 @@ ASSIGN = TransitionSQL.of("assign")
 # The first available coupon in the book's secret random order, assigned with
 # its event in one statement. SKIP LOCKED lets concurrent assignments take the
 # next ones instead of queueing on the first; the partial index
-# coupon_available_pick_idx makes the cost independent of the book's size.
-# Not a prepared statement: a generic plan (one for any book) took the
-# book's full sort-key index as readily, and then walked every coupon
-# already assigned at each pick; planned for its book, it takes the partial one.
-ASSIGN_NEXT_SQL = f"""
+# coupon_pick_order_idx, the only one in (sort_key, id) order, makes the cost
+# independent of the book's size and of how many coupons are assigned.
+ASSIGN_NEXT_SQL = prepare_once(f"""
 WITH pick AS (
     SELECT id, state FROM coupons_coupon
     WHERE book_id = %(book_id)s AND state IN ({ASSIGN.sources_sql})
-    ORDER BY sort_key
+    ORDER BY sort_key, id
     LIMIT 1
     FOR UPDATE SKIP LOCKED
 ), changed AS (
@@ -82,7 +80,7 @@ WITH pick AS (
     {EVENTS_FROM_CHANGED_SQL}
 )
 SELECT * FROM changed
-"""  # noqa: S608 - built from the lifecycle table and the model's columns, values are parameters
+""")  # noqa: S608 - built from the lifecycle table and the model's columns, values are parameters
 
 
 # The public API of the lifecycle for the layer above.
