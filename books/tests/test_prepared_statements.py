@@ -4,9 +4,9 @@ database's PREPARED_STATEMENTS off (behind PgBouncer) nothing is prepared."""
 
 import pytest
 from django.db import DataError, ProgrammingError, connection, connections, transaction
-from django.db.backends.postgresql import base as postgresql
 
 from books.models import Partner
+from books.tests.test_postgres_backend import calls_to_the_server
 from couponsite.db import prepare_once, send_with_next
 from couponsite.postgres.base import Preparation
 
@@ -36,18 +36,6 @@ def prepared_here() -> set[str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT name FROM pg_prepared_statements")
         return {name for (name,) in cursor.fetchall()}
-
-
-def calls_to_the_server(monkeypatch) -> list[str]:
-    calls: list[str] = []
-    send = postgresql.Cursor.execute
-
-    def counted(cursor, query, params=None, **kwargs):
-        calls.append(str(query))
-        return send(cursor, query, params, **kwargs)
-
-    monkeypatch.setattr(postgresql.Cursor, "execute", counted)
-    return calls
 
 
 def run(sql: str, params: dict) -> list[tuple]:
