@@ -12,14 +12,12 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from pathlib import Path
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -27,27 +25,11 @@ from django.conf import settings
 from django.db import connections
 from psycopg import sql
 
+from couponsite.tests.servers import database_url
+
 # Variables of the shell that would change the servers' settings: a test says
 # what it wants instead.
 NOT_INHERITED = ("DJANGO_", "DATABASE_", "QUEUE_DATABASE_", "GUNICORN_", "REDIS_", "DEBUG")
-
-
-def database_url(db: dict) -> str:
-    """``DATABASE_URL`` for a Django database setting: a TCP host, or a socket
-    folder (the embedded server) as django-environ reads it."""
-    user = quote(db["USER"] or "", safe="")
-    auth = f"{user}:{quote(db['PASSWORD'], safe='')}@" if db["PASSWORD"] else f"{user}@"
-    host = db["HOST"] or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}/{quote(host, safe='')}/{db['NAME']}"
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{auth}{host}{port}/{db['NAME']}"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclasses.dataclass

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from http.client import HTTPConnection
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -23,6 +21,7 @@ from coupons.services import coupon_assign_random, coupon_lock, locks_release_ex
 from couponsite.actors import Actor
 from couponsite.metrics import DATABASE_GAUGES, DatabaseGauge, register_database_gauge
 from couponsite.tests.racing import race
+from couponsite.tests.servers import database_url, free_port
 from redemptions.services import coupon_redeem
 
 TOKEN = "t" * 40
@@ -218,21 +217,6 @@ def test_throttled_requests_are_counted_by_limit_and_by_route(client):
 # --- gunicorn: several worker processes, one set of counts -------------------
 
 
-def _database_url(db: dict) -> str:
-    user = quote(db["USER"] or "", safe="")
-    auth = f"{user}:{quote(db['PASSWORD'], safe='')}@" if db["PASSWORD"] else f"{user}@"
-    host = db["HOST"] or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}/{quote(host, safe='')}/{db['NAME']}"
-    return f"postgres://{auth}{host}{':' + str(db['PORT']) if db['PORT'] else ''}/{db['NAME']}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _get(port: int, path: str, headers: dict | None = None) -> tuple[int, str]:
     conn = HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -246,14 +230,14 @@ def _get(port: int, path: str, headers: dict | None = None) -> tuple[int, str]:
 @pytest.fixture
 def gunicorn(transactional_db, tmp_path):
     """gunicorn.conf.py with three workers on the test database; yields its port and metrics folder."""
-    port = _free_port()
+    port = free_port()
     metrics_folder = tmp_path / "metrics"
     metrics_folder.mkdir()
     (metrics_folder / "counter_1.db").write_bytes(b"a previous run's file")
     env = {
         **os.environ,
         "DJANGO_ENV": "test",
-        "DATABASE_URL": _database_url(connection.settings_dict),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "GUNICORN_BIND": f"127.0.0.1:{port}",
         "GUNICORN_WORKERS": "3",
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_folder),

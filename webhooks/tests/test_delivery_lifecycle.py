@@ -10,7 +10,6 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -20,6 +19,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from coupons.feed import event_feed
 from coupons.services import coupon_void
 from couponsite.actors import Actor
+from couponsite.tests.servers import database_url
 from webhooks.delivery import DISABLE_AFTER, LEASE, webhook_deliveries_purge, webhook_endpoint_drain
 from webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from webhooks.services import (
@@ -36,15 +36,6 @@ from webhooks.tests.receiver import Reply, receiving
 pytestmark = pytest.mark.django_db(transaction=True, databases=["default", "queue"])
 
 ACTOR = Actor.system("test")
-
-
-def database_url(db: dict) -> str:
-    user = quote(db["USER"] or "", safe="")
-    auth = f"{user}:{quote(db['PASSWORD'], safe='')}@" if db["PASSWORD"] else f"{user}@"
-    host = db["HOST"] or ""
-    if host.startswith("/"):
-        return f"postgres://{auth}/{quote(host, safe='')}/{db['NAME']}"
-    return f"postgres://{auth}{host}{':' + str(db['PORT']) if db['PORT'] else ''}/{db['NAME']}"
 
 
 DRAIN_IN_A_WORKER = """
