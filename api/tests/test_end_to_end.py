@@ -39,7 +39,6 @@ from api.tests.live_gunicorn import (
     Client,
     QueueWorker,
     Server,
-    free_port,
     http_request,
     manage,
     production_env,
@@ -49,6 +48,7 @@ from api.tests.live_gunicorn import (
     stop_gunicorn,
     stop_queue_worker,
 )
+from couponsite.tests.servers import free_port
 from webhooks.tests.receiver import Receiver, Reply, receiving
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]

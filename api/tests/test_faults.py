@@ -36,8 +36,6 @@ import redis
 from api.tests.live_gunicorn import (
     Client,
     Server,
-    database_url,
-    free_port,
     healthy,
     manage,
     production_env,
@@ -46,6 +44,7 @@ from api.tests.live_gunicorn import (
     wait_until_healthy,
 )
 from couponsite import embedded_db
+from couponsite.tests.servers import database_url, free_port
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 

@@ -33,7 +33,7 @@ from django.conf import settings
 from django.db import connection
 
 from api.problems import PROBLEM_CONTENT_TYPE
-from api.tests.live_gunicorn import Server, database_url, free_port, start_gunicorn, stop_gunicorn
+from api.tests.live_gunicorn import Server, start_gunicorn, stop_gunicorn
 from books.models import Book
 from books.services import api_key_issue, book_create, partner_create
 from coupons.generation import codes_generate
@@ -42,6 +42,7 @@ from coupons.services import locks_release_expired
 from coupons.tests.factories import OPERATOR
 from couponsite.actors import Actor, ActorKind
 from couponsite.errors import ERRORS
+from couponsite.tests.servers import database_url, free_port
 from redemptions.models import Redemption
 
 SECONDS = float(os.environ.get("SOAK_SECONDS", "45"))
